@@ -1,0 +1,214 @@
+"""One wrapper for every classifier: input in [0, 1], the model's own normalisation inside.
+
+``ImageClassifier(x)`` returns logits for ``x`` of shape (B, 3, H, W) with values in [0, 1];
+``normalise`` is ``(x - mean) / std`` with the constants that match the weights. The wrapper also
+knows the preprocessing of its weights (resize the short side, centre crop), the class names, and
+which of its modules can be explained (those that run once per forward pass and return a 4-D
+feature map).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torchvision.transforms import functional as TF
+from torchvision.transforms import InterpolationMode
+
+from suny.errors import LayerError, ModelError, TargetError
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How the weights expect an image: resize short side to ``resize``, centre crop ``crop``,
+    then ``(x - mean) / std`` on [0, 1] values (the last step runs inside the wrapper)."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: InterpolationMode = InterpolationMode.BILINEAR
+
+
+class ImageClassifier(nn.Module):
+    """A CNN classifier that takes [0, 1] images and returns logits."""
+
+    def __init__(
+        self,
+        network: nn.Module,
+        preprocessing: Preprocessing,
+        class_names: Sequence[str],
+        default_layer: str,
+        name: str = "model",
+    ) -> None:
+        super().__init__()
+        self.network = network.eval()
+        self.preprocessing = preprocessing
+        self.class_names = list(class_names)
+        self.name = name
+        self.register_buffer("mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(preprocessing.std).view(1, 3, 1, 1))
+        self._check_has_conv()
+        self.default_layer = default_layer
+
+    # ----------------------------------------------------------------------------- forward
+    def normalise(self, images: Tensor) -> Tensor:
+        """``(x - mean) / std``: from [0, 1] to the network's input space."""
+        return (images - self.mean) / self.std
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits for images in [0, 1] of shape (B, 3, H, W)."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+        return self.network(self.normalise(images))
+
+    @torch.no_grad()
+    def probabilities(self, images: Tensor, batch_size: int = 32) -> Tensor:
+        """Softmax probabilities (float32), computed in batches of ``batch_size``."""
+        return torch.cat(
+            [self(chunk).float().softmax(dim=1) for chunk in images.split(batch_size)]
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    # ----------------------------------------------------------------------- preprocessing
+    def preprocess(self, image: Image.Image) -> Tensor:
+        """A PIL image to the (3, crop, crop) tensor in [0, 1] that the weights expect."""
+        prep = self.preprocessing
+        image = TF.resize(image, prep.resize, interpolation=prep.interpolation)
+        image = TF.center_crop(image, [prep.crop, prep.crop])
+        return TF.to_tensor(image)
+
+    # --------------------------------------------------------------------------- classes
+    def class_index(self, target: int | str) -> int:
+        """A class given by index or by (case-insensitive, unambiguous) name to its index."""
+        if isinstance(target, int) or (isinstance(target, str) and target.lstrip("-").isdigit()):
+            index = int(target)
+            if not 0 <= index < self.num_classes:
+                raise TargetError(
+                    f"class index {index} is out of range: {self.name} has classes 0..{self.num_classes - 1}"
+                )
+            return index
+        wanted = target.strip().lower()
+        exact = [i for i, name in enumerate(self.class_names) if name.lower() == wanted]
+        if exact:
+            return exact[0]
+        partial = [i for i, name in enumerate(self.class_names) if wanted in name.lower()]
+        if len(partial) == 1:
+            return partial[0]
+        if not partial:
+            raise TargetError(f"no class of {self.name} is named {target!r}")
+        shown = ", ".join(f"{i}: {self.class_names[i]}" for i in partial[:8])
+        raise TargetError(f"{target!r} matches {len(partial)} classes ({shown}); give an index")
+
+    def class_name(self, index: int) -> str:
+        return self.class_names[index]
+
+    # ---------------------------------------------------------------------------- layers
+    def _check_has_conv(self) -> None:
+        if not any(isinstance(m, nn.Conv2d) for m in self.network.modules()):
+            raise ModelError(
+                f"{self.name} has no Conv2d layer: SUNY and the CAM baselines explain convolutional "
+                "classifiers only"
+            )
+
+    @cached_property
+    def _layer_trace(self) -> tuple[list[str], list[str], list[str]]:
+        """(every module in order of first call, explainable layers, convolutions), in run order.
+
+        One forward pass at the preprocessing size records every module's calls; a layer is
+        explainable when it runs exactly once and returns a 4-D tensor.
+        """
+        calls: dict[str, list[tuple[int, ...] | None]] = {}
+
+        def record(name: str):
+            def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+                shape = tuple(output.shape) if isinstance(output, Tensor) else None
+                calls.setdefault(name, []).append(shape)
+
+            return hook
+
+        named = dict((n, m) for n, m in self.network.named_modules() if n)
+        handles = [m.register_forward_hook(record(n)) for n, m in named.items()]
+        try:
+            size = self.preprocessing.crop
+            with torch.no_grad(), preserved_mode(self):
+                self.eval()
+                self(torch.zeros(1, 3, size, size, device=self.device))
+        finally:
+            for handle in handles:
+                handle.remove()
+        order = list(calls)  # dicts keep insertion order: the order of first calls
+        once = [n for n in order if len(calls[n]) == 1]
+        explainable = [n for n in once if calls[n][0] is not None and len(calls[n][0]) == 4]
+        convs = [n for n in once if isinstance(named[n], nn.Conv2d)]
+        return order, explainable, convs
+
+    def layer_names(self) -> list[str]:
+        """Names of the modules that can be explained, in the order they run."""
+        return list(self._layer_trace[1])
+
+    def conv_names(self) -> list[str]:
+        """Names of the Conv2d modules, in the order they run (the layers SUNY-filter can prune)."""
+        return list(self._layer_trace[2])
+
+    def layer(self, name: str | None = None) -> nn.Module:
+        """The module called ``name`` (default: :attr:`default_layer`); a clear error if it cannot be
+        explained."""
+        name = name or self.default_layer
+        valid = self.layer_names()
+        if name not in valid:
+            raise LayerError(
+                f"{self.name} has no explainable layer {name!r}. Valid layers (in order): "
+                + ", ".join(valid)
+            )
+        return self.network.get_submodule(name)
+
+    def filter_layer(self, name: str | None = None) -> str:
+        """The convolution whose filters SUNY-filter prunes for layer ``name``: the layer itself if
+        it is a Conv2d, else the last convolution that runs inside it, else (a layer with no
+        convolution of its own, such as a ReLU) the last one that runs before it."""
+        name = name or self.default_layer
+        self.layer(name)
+        order, _, convs = self._layer_trace
+        inside = [c for c in convs if c == name or c.startswith(name + ".")]
+        before = [c for c in convs if order.index(c) < order.index(name)]
+        chosen = inside or before
+        if not chosen:
+            raise LayerError(
+                f"no convolution runs at or before {name!r}; valid conv layers: {', '.join(convs)}"
+            )
+        return chosen[-1]
+
+
+@contextmanager
+def preserved_mode(module: nn.Module) -> Iterator[None]:
+    """Restore the train/eval flag of every submodule on exit, errors included."""
+    modes = {m: m.training for m in module.modules()}
+    try:
+        yield
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+@contextmanager
+def captured_output(module: nn.Module) -> Iterator[list[Tensor]]:
+    """Collect the outputs of ``module`` while the block runs; the hook is removed on exit."""
+    outputs: list[Tensor] = []
+    handle = module.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+    try:
+        yield outputs
+    finally:
+        handle.remove()
