@@ -1,0 +1,1 @@
+"""The ``suny`` command line: one module per sub-command."""

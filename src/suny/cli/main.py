@@ -1,0 +1,56 @@
+"""``suny``: the command-line entry point. Each sub-command lives in its own module of this package
+and contributes ``add_parser(subparsers)``; errors raised on purpose (:class:`SunyError`) are
+printed in one line, without a traceback, with exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from suny.errors import SunyError
+
+#: Modules of this package that define a sub-command, in the order ``--help`` lists them.
+COMMANDS = ("explain", "layers", "evaluate", "bench", "report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="suny",
+        description=(
+            "Explain a CNN image classifier's decision with SUNY: which regions are necessary "
+            "(removing them destroys the prediction) and which are sufficient (keeping them alone "
+            "preserves it). Also runs the paper's seven baselines and its evaluation suite."
+        ),
+        epilog="Run 'suny COMMAND --help' for the options of one command.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        try:
+            module = importlib.import_module(f"suny.cli.{command}")
+        except ModuleNotFoundError as err:
+            if err.name != f"suny.cli.{command}":
+                raise
+            continue  # a command not built yet
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except SunyError as err:
+        print(f"suny {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"suny {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
