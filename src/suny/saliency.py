@@ -98,7 +98,7 @@ def register(name: str) -> Callable[[type[SaliencyMethod]], type[SaliencyMethod]
 
 def method_names() -> list[str]:
     """Registered method names (importing the packages that register them)."""
-    import suny.baselines  # noqa: F401  (registers the baselines)
+    import suny.baselines
     import suny.method  # noqa: F401  (registers the SUNY variants)
 
     return list(METHODS)

@@ -45,7 +45,13 @@ def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
                 return to_rgb(opened)
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as err:
         raise ImageError(f"{path}: not a readable image ({err})") from err
 
 

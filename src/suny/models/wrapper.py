@@ -17,8 +17,8 @@ from functools import cached_property
 import torch
 from PIL import Image
 from torch import Tensor, nn
-from torchvision.transforms import functional as TF
 from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 from suny.errors import LayerError, ModelError, TargetError
 
@@ -70,9 +70,7 @@ class ImageClassifier(nn.Module):
     @torch.no_grad()
     def probabilities(self, images: Tensor, batch_size: int = 32) -> Tensor:
         """Softmax probabilities (float32), computed in batches of ``batch_size``."""
-        return torch.cat(
-            [self(chunk).float().softmax(dim=1) for chunk in images.split(batch_size)]
-        )
+        return torch.cat([self(chunk).float().softmax(dim=1) for chunk in images.split(batch_size)])
 
     @property
     def device(self) -> torch.device:

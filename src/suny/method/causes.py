@@ -1,0 +1,138 @@
+"""The two kinds of cause SUNY reasons about, behind one interface.
+
+Both take a coalition matrix (B, n) over a list of ``players`` (cause indices) and return
+``p_c`` of the model after the intervention ``remove S`` or ``keep S`` for each row:
+
+- :class:`FeatureCauses`: feature maps of a layer; interventions mask the input image
+  (:mod:`suny.interventions.feature`), so each costs one full forward pass.
+- :class:`FilterCauses`: filters of a convolution; ``remove S`` prunes the filters in S, ``keep S``
+  prunes every other filter (:mod:`suny.interventions.filter`), re-running only the tail.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Literal
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from suny.interventions.feature import FeatureMasks, Substrate, layer_activations, members_of
+from suny.interventions.filter import FilterReplay
+from suny.models.wrapper import ImageClassifier
+from suny.ops import batched
+
+Mode = Literal["remove", "keep"]
+Precision = Literal["float32", "bfloat16", "float16"]
+
+
+class Causes:
+    """Shared state: the model, the image, the class, the clean probability and the pass count."""
+
+    #: (1, K, h, w): the maps ``A_k`` that the responsibilities weight.
+    activations: Tensor
+    logits: Tensor
+
+    def __init__(
+        self,
+        model: ImageClassifier,
+        image: Tensor,
+        batch_size: int,
+        precision: Precision = "float32",
+        progress: tqdm | None = None,
+    ) -> None:
+        self.model = model
+        self.image = image
+        self.batch_size = batch_size
+        self.precision = precision
+        self.progress = progress
+        self.forward_passes = 0
+        self.target = 0
+
+    @property
+    def num_causes(self) -> int:
+        return int(self.activations.shape[1])
+
+    def set_target(self, target: int) -> float:
+        """Fix the class c and return ``p_c(x)``."""
+        self.target = target
+        self.probability = float(self.logits.float().softmax(dim=1)[0, target])
+        return self.probability
+
+    def autocast(self):
+        if self.precision == "float32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float16
+        return torch.autocast(device_type=self.model.device.type, dtype=dtype)
+
+    def _count(self, passes: int) -> None:
+        self.forward_passes += passes
+        if self.progress is not None:
+            self.progress.update(passes)
+
+    def probabilities(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
+        """``p_c`` after ``mode`` of each coalition (B, n) over ``players`` (n,)."""
+        coalitions = coalitions.to(self.model.device)
+        players = players.to(self.model.device)
+        out = []
+        with torch.no_grad(), self.autocast():
+            for chunk in batched(len(coalitions), self.batch_size):
+                logits = self._logits(coalitions[chunk], players, mode)
+                out.append(logits.float().softmax(dim=1)[:, self.target])
+                self._count(chunk.stop - chunk.start)
+        return torch.cat(out) if out else torch.zeros(0, device=self.model.device)
+
+    def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
+        raise NotImplementedError
+
+
+class FeatureCauses(Causes):
+    """Feature maps of ``layer`` as causes; interventions mask the input."""
+
+    def __init__(
+        self,
+        model: ImageClassifier,
+        layer: str,
+        image: Tensor,
+        batch_size: int,
+        substrate: Substrate = "black",
+        precision: Precision = "float32",
+        progress: tqdm | None = None,
+    ) -> None:
+        super().__init__(model, image, batch_size, precision, progress)
+        self.layer = layer
+        self.logits, self.activations = layer_activations(model, layer, image)
+        self.activations = self.activations.float()
+        self.forward_passes = 1
+        self.masks = FeatureMasks(image, self.activations, substrate)
+
+    def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
+        images = self.masks.images(members_of(coalitions, players), mode)
+        return self.model(images.contiguous(memory_format=torch.channels_last))
+
+
+class FilterCauses(Causes):
+    """Filters of convolution ``conv`` as causes; interventions prune them."""
+
+    def __init__(
+        self,
+        model: ImageClassifier,
+        conv: str,
+        image: Tensor,
+        batch_size: int,
+        precision: Precision = "float32",
+        progress: tqdm | None = None,
+    ) -> None:
+        super().__init__(model, image, batch_size, precision, progress)
+        self.layer = conv
+        self.replay = FilterReplay(model, conv, image)
+        self.activations = self.replay.activations.float()
+        self.logits = self.replay.logits(torch.ones(1, self.replay.num_filters, dtype=torch.bool))
+        self.forward_passes = self.replay.forward_passes
+
+    def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
+        size = coalitions.shape[0]
+        keep = torch.full((size, self.num_causes), mode == "remove", device=coalitions.device)
+        keep[:, players] = coalitions if mode == "keep" else ~coalitions
+        return self.replay.logits(keep)

@@ -1,0 +1,211 @@
+"""SUNY (paper Alg. 1): necessity and sufficiency responsibilities of a layer's causes.
+
+For class c and causes k = 1..K (feature maps or filters of one layer):
+
+1. singleton effects ``E_N({k}) = (p_c(x) - p_c(remove k)) / p_c(x)`` (Eq. 1) and
+   ``E_S({k}) = p_c(keep k) / p_c(x)`` (Eq. 2) for every k (2K interventions);
+2. hypothesised sets ``F_N`` / ``F_S``: the ``set_size`` causes with the highest singleton effect;
+3. responsibilities ``R_N(f)``, ``R_S(f)``: Shapley values of f in the games (F_N, E_N) and
+   (F_S, E_S) (Eqs. 3-4), exact for small sets, else by permutation sampling; 0 outside the sets;
+4. maps ``N = minmax(up(relu(sum_k R_N(k) A_k)))``, ``S = minmax(up(relu(sum_k R_S(k) A_k)))`` and
+   the combined map (default ``minmax(N + S)``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from suny.errors import SunyError
+from suny.interventions.feature import Substrate
+from suny.method.causes import Causes, FeatureCauses, FilterCauses, Precision
+from suny.method.explanation import CauseType, Explanation
+from suny.method.shapley import CachedGame, ShapleyEstimate, exact_shapley, sampled_shapley
+from suny.models.wrapper import ImageClassifier, preserved_mode
+from suny.ops import minmax, upsample
+
+Combination = Literal["sum", "product", "necessity", "sufficiency"]
+COMBINATIONS: tuple[str, ...] = ("sum", "product", "necessity", "sufficiency")
+
+
+def combine(necessity_map: Tensor, sufficiency_map: Tensor, rule: Combination = "sum") -> Tensor:
+    """The single SUNY map: ``minmax(N + S)`` (sum), ``minmax(N * S)`` (product), or N or S alone."""
+    if rule == "sum":
+        return minmax(necessity_map + sufficiency_map)
+    if rule == "product":
+        return minmax(necessity_map * sufficiency_map)
+    if rule == "necessity":
+        return necessity_map
+    if rule == "sufficiency":
+        return sufficiency_map
+    raise SunyError(f"unknown combination {rule!r}; use one of {', '.join(COMBINATIONS)}")
+
+
+def responsibility_map(
+    responsibilities: Tensor, activations: Tensor, size: tuple[int, int]
+) -> Tensor:
+    """``minmax(upsample(relu(sum_k R(k) A_k)))`` as an (H, W) map (paper Alg. 1, lines 21-22)."""
+    weighted = torch.einsum("k,khw->hw", responsibilities.to(activations), activations[0])
+    return minmax(upsample(weighted.relu()[None, None], size))[0, 0]
+
+
+class Suny:
+    """The SUNY explainer for one model and layer.
+
+    ``cause``: "feature" (feature maps of ``layer``; interventions mask the input) or "filter"
+    (filters of the convolution behind ``layer``; interventions prune them). ``set_size``: size of
+    the hypothesised sets F_N and F_S. ``permutations``: Shapley sampling rounds (the games are
+    solved exactly instead when that costs no more coalitions, or when ``exact=True``).
+    """
+
+    def __init__(
+        self,
+        model: ImageClassifier,
+        layer: str | None = None,
+        cause: CauseType = "feature",
+        set_size: int = 8,
+        permutations: int = 16,
+        exact: bool | None = None,
+        combination: Combination = "sum",
+        substrate: Substrate = "black",
+        batch_size: int | None = None,
+        precision: Precision = "float32",
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        if cause not in ("feature", "filter"):
+            raise SunyError(f"unknown cause type {cause!r}; use feature or filter")
+        if set_size < 1 or permutations < 1:
+            raise SunyError("set_size and permutations must be at least 1")
+        combine(torch.zeros(1, 1), torch.zeros(1, 1), combination)  # validates the rule
+        self.model = model
+        self.layer = layer or model.default_layer
+        model.layer(self.layer)  # a clear error listing the valid layers
+        self.cause = cause
+        self.set_size = set_size
+        self.permutations = permutations
+        self.exact = exact
+        self.combination = combination
+        self.substrate = substrate
+        on_gpu = model.device.type == "cuda"
+        self.batch_size = batch_size or (128 if on_gpu else 16)
+        self.precision = precision
+        self.seed = seed
+        self.progress = progress
+
+    def _causes(self, image: Tensor, bar: tqdm | None) -> Causes:
+        options = dict(batch_size=self.batch_size, precision=self.precision, progress=bar)
+        if self.cause == "feature":
+            return FeatureCauses(self.model, self.layer, image, substrate=self.substrate, **options)
+        return FilterCauses(self.model, self.model.filter_layer(self.layer), image, **options)
+
+    def explain(self, image: Tensor, target: int | None = None) -> Explanation:
+        """Explain class ``target`` (default: the predicted class) for one image (3, H, W) or
+        (1, 3, H, W) in [0, 1]."""
+        start = time.perf_counter()
+        image = image.reshape(1, *image.shape[-3:]).to(self.model.device)
+        bar = tqdm(desc=f"SUNY-{self.cause}", unit="pass", disable=not self.progress, leave=False)
+        with preserved_mode(self.model):
+            self.model.eval()
+            causes = self._causes(image, bar)
+            if target is None:
+                target = int(causes.logits.argmax(dim=1))
+            elif not 0 <= target < self.model.num_classes:
+                raise SunyError(
+                    f"class index {target} is out of range: {self.model.name} has classes "
+                    f"0..{self.model.num_classes - 1}"
+                )
+            probability = causes.set_target(target)
+            p = max(probability, torch.finfo(torch.float32).tiny)
+            K = causes.num_causes
+            bar.total = 2 * K + 2 * self._shapley_budget()
+            everyone = torch.arange(K)
+            singletons = torch.eye(K, dtype=torch.bool)
+            necessity_effects = (
+                (p - causes.probabilities(singletons, everyone, "remove")) / p
+            ).cpu()
+            sufficiency_effects = (causes.probabilities(singletons, everyone, "keep") / p).cpu()
+
+            size = min(self.set_size, K)
+            necessary = torch.topk(necessity_effects, size, sorted=True).indices
+            sufficient = torch.topk(sufficiency_effects, size, sorted=True).indices
+
+            def necessity_game(coalitions: Tensor) -> Tensor:
+                return (p - causes.probabilities(coalitions, necessary, "remove")) / p
+
+            def sufficiency_game(coalitions: Tensor) -> Tensor:
+                return causes.probabilities(coalitions, sufficient, "keep") / p
+
+            r_n = self._solve(necessity_game, necessary, necessity_effects, empty_value=0.0)
+            r_s = self._solve(sufficiency_game, sufficient, sufficiency_effects, empty_value=None)
+        bar.close()
+
+        def spread(values: Tensor, players: Tensor) -> Tensor:
+            full = torch.zeros(K, dtype=torch.float64)
+            full[players] = values
+            return full
+
+        necessity, sufficiency = spread(r_n.values, necessary), spread(r_s.values, sufficient)
+        size_hw = tuple(image.shape[-2:])
+        necessity_map = responsibility_map(necessity, causes.activations, size_hw)
+        sufficiency_map = responsibility_map(sufficiency, causes.activations, size_hw)
+        return Explanation(
+            necessity_map=necessity_map,
+            sufficiency_map=sufficiency_map,
+            combined_map=combine(necessity_map, sufficiency_map, self.combination),
+            target=target,
+            target_name=self.model.class_name(target),
+            probability=probability,
+            necessity_effects=necessity_effects.double(),
+            sufficiency_effects=sufficiency_effects.double(),
+            necessary_set=necessary.tolist(),
+            sufficient_set=sufficient.tolist(),
+            necessity=necessity,
+            necessity_stderr=spread(r_n.stderr, necessary),
+            sufficiency=sufficiency,
+            sufficiency_stderr=spread(r_s.stderr, sufficient),
+            layer=causes.layer,
+            cause=self.cause,
+            seed=self.seed,
+            forward_passes=causes.forward_passes,
+            combination=self.combination,
+            model_name=self.model.name,
+            seconds=time.perf_counter() - start,
+            game_values={
+                "necessity_full": r_n.full_value,
+                "necessity_empty": r_n.empty_value,
+                "sufficiency_full": r_s.full_value,
+                "sufficiency_empty": r_s.empty_value,
+            },
+        )
+
+    def _use_exact(self, n: int) -> bool:
+        if self.exact is not None:
+            return self.exact
+        return 2**n <= self.permutations * max(n - 1, 1) + 2
+
+    def _shapley_budget(self) -> int:
+        n = self.set_size
+        return 2**n if self._use_exact(n) else self.permutations * max(n - 1, 1) + 1
+
+    def _solve(
+        self, game, players: Tensor, singleton_effects: Tensor, empty_value: float | None
+    ) -> ShapleyEstimate:
+        """Shapley values of ``game`` over ``players``, reusing the singleton effects (and the
+        empty set's value when it is known) instead of evaluating them again."""
+        n = len(players)
+        cached = CachedGame(game, n)
+        cached.seed(torch.eye(n, dtype=torch.bool), singleton_effects[players])
+        if empty_value is not None:
+            cached.seed(torch.zeros(1, n, dtype=torch.bool), torch.tensor([empty_value]))
+        if self._use_exact(n):
+            return exact_shapley(cached, n)
+        generator = torch.Generator().manual_seed(self.seed)
+        return sampled_shapley(cached, n, self.permutations, generator)
+
+
+__all__ = ["COMBINATIONS", "Suny", "combine", "responsibility_map"]
