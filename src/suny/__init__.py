@@ -1,0 +1,33 @@
+"""suny: necessary and sufficient causal explanations of CNN image classifiers (SUNY), the paper's
+seven baselines and its evaluation suite.
+
+    from suny import Suny, load_model, sample_image
+    model = load_model()                                 # EfficientNet-Lite0, ImageNet weights
+    explanation = Suny(model).explain(model.preprocess(sample_image()))
+"""
+
+from suny.data import load_image, sample_image
+from suny.errors import ImageError, LayerError, ModelError, SunyError, TargetError
+from suny.method import Explanation, Suny
+from suny.models import ImageClassifier, load_model
+from suny.saliency import SaliencyMethod, SaliencyResult, create_method, method_names
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Explanation",
+    "ImageClassifier",
+    "ImageError",
+    "LayerError",
+    "ModelError",
+    "SaliencyMethod",
+    "SaliencyResult",
+    "Suny",
+    "SunyError",
+    "TargetError",
+    "create_method",
+    "load_image",
+    "load_model",
+    "method_names",
+    "sample_image",
+]

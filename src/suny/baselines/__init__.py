@@ -1,0 +1,23 @@
+"""The seven baselines of the paper (SPEC section 3), registered by name: ``gradcam``,
+``gradcam++``, ``scorecam`` (:mod:`.cam`), ``groupcam``, ``smoothgrad``, ``rise`` and ``cexcnn``."""
+
+from suny.baselines.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
+from suny.baselines.cexcnn import CexCNN, CexCNNRecord
+from suny.baselines.common import Baseline
+from suny.baselines.groupcam import GroupCAM
+from suny.baselines.rise import RISE, RiseMasks
+from suny.baselines.smoothgrad import SmoothGrad
+
+__all__ = [
+    "CAM",
+    "RISE",
+    "Baseline",
+    "CexCNN",
+    "CexCNNRecord",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GroupCAM",
+    "RiseMasks",
+    "ScoreCAM",
+    "SmoothGrad",
+]

@@ -7,6 +7,12 @@ Both take a coalition matrix (B, n) over a list of ``players`` (cause indices) a
   (:mod:`suny.interventions.feature`), so each costs one full forward pass.
 - :class:`FilterCauses`: filters of a convolution; ``remove S`` prunes the filters in S, ``keep S``
   prunes every other filter (:mod:`suny.interventions.filter`), re-running only the tail.
+
+The feature maps ``A_k`` are the positive part ``relu(output_k)`` of the layer's output. The paper's
+networks are explained after a ReLU, where this changes nothing; a layer with signed outputs (the
+linear bottleneck that ends every EfficientNet block, a BatchNorm) would otherwise give masks that
+highlight "least negative" regions and maps ``relu(sum_k R(k) A_k)`` that are zero everywhere when
+the most responsible channels are negative (as measured on Lite0's last block).
 """
 
 from __future__ import annotations
@@ -102,8 +108,8 @@ class FeatureCauses(Causes):
     ) -> None:
         super().__init__(model, image, batch_size, precision, progress)
         self.layer = layer
-        self.logits, self.activations = layer_activations(model, layer, image)
-        self.activations = self.activations.float()
+        self.logits, activations = layer_activations(model, layer, image)
+        self.activations = activations.float().relu()
         self.forward_passes = 1
         self.masks = FeatureMasks(image, self.activations, substrate)
 
@@ -113,23 +119,33 @@ class FeatureCauses(Causes):
 
 
 class FilterCauses(Causes):
-    """Filters of convolution ``conv`` as causes; interventions prune them."""
+    """Filters of the convolution behind ``layer`` as causes; interventions prune them.
+
+    The maps weight the feature maps of ``layer`` itself when it has one channel per filter (a
+    ReLU after the convolution, a residual block ending in it), else the convolution's outputs.
+    """
 
     def __init__(
         self,
         model: ImageClassifier,
-        conv: str,
+        layer: str,
         image: Tensor,
         batch_size: int,
         precision: Precision = "float32",
         progress: tqdm | None = None,
     ) -> None:
         super().__init__(model, image, batch_size, precision, progress)
-        self.layer = conv
-        self.replay = FilterReplay(model, conv, image)
-        self.activations = self.replay.activations.float()
+        self.layer = model.filter_layer(layer)
+        self.replay = FilterReplay(model, self.layer, image)
         self.logits = self.replay.logits(torch.ones(1, self.replay.num_filters, dtype=torch.bool))
         self.forward_passes = self.replay.forward_passes
+        activations = self.replay.activations
+        if layer != self.layer:
+            _, layer_maps = layer_activations(model, layer, image)
+            self.forward_passes += 1
+            if layer_maps.shape[1] == self.replay.num_filters:
+                activations = layer_maps
+        self.activations = activations.float().relu()
 
     def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
         size = coalitions.shape[0]

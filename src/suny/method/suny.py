@@ -101,7 +101,7 @@ class Suny:
         options = dict(batch_size=self.batch_size, precision=self.precision, progress=bar)
         if self.cause == "feature":
             return FeatureCauses(self.model, self.layer, image, substrate=self.substrate, **options)
-        return FilterCauses(self.model, self.model.filter_layer(self.layer), image, **options)
+        return FilterCauses(self.model, self.layer, image, **options)
 
     def explain(self, image: Tensor, target: int | None = None) -> Explanation:
         """Explain class ``target`` (default: the predicted class) for one image (3, H, W) or

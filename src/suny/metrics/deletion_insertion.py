@@ -19,7 +19,7 @@ through the model in batches of ``batch_size`` on the model's device.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,15 +181,15 @@ def deletion_insertion(
 
 
 def plot_curves(
-    fractions: Tensor, deletion: Tensor, insertion: Tensor, path: str | Path, title: str = ""
+    fractions: Tensor, curves: Mapping[str, Tensor], path: str | Path, title: str = ""
 ) -> None:
-    """Save the (mean) deletion and insertion curves, AUCs in the legend, as an image at ``path``."""
+    """Save curves (name -> (T,) scores at ``fractions``), AUCs in the legend, as an image."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5.5, 4), layout="constrained")
     axes = figure.subplots()
-    x = fractions.detach().cpu()
-    for name, curve in (("deletion", deletion), ("insertion", insertion)):
+    x = fractions.detach().cpu().float()
+    for name, curve in curves.items():
         y = curve.detach().cpu().float()
         axes.plot(x, y, label=f"{name} (AUC {float(torch.trapezoid(y, x)):.3f})")
     axes.set(xlabel="fraction of pixels changed", ylabel="p(target)", xlim=(0, 1), ylim=(0, 1))

@@ -1,0 +1,137 @@
+"""What the baselines share: the base class (eval mode, batch size), a layer's activations and
+gradients, target-class probabilities of masked inputs, and the CAM-style map.
+
+Every forward pass here restores the model's train/eval flags and removes its hooks on exit,
+errors included. Gradients are taken with :func:`torch.autograd.grad` with respect to activations
+or inputs, so no ``.grad`` is ever left on the model's parameters, whether or not they require
+gradients.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+from suny.errors import SunyError
+from suny.models.wrapper import ImageClassifier, preserved_mode
+from suny.ops import batched, minmax, upsample
+from suny.saliency import SaliencyMethod, SaliencyResult
+
+
+class Baseline(SaliencyMethod):
+    """A baseline explanation method: runs in eval mode, ``batch_size`` inputs per forward pass.
+
+    ``batch_size`` counts images for the gradient passes and masked (or noisy) inputs for the
+    perturbation passes.
+    """
+
+    def __init__(
+        self,
+        model: ImageClassifier,
+        layer: str | None = None,
+        seed: int = 0,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__(model, layer, seed)
+        if batch_size < 1:
+            raise SunyError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+
+    def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
+        with preserved_mode(self.model):
+            self.model.eval()
+            return self.compute(images, targets)
+
+    @abstractmethod
+    def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
+        """:meth:`explain` with the model in eval mode."""
+
+
+def _tapped_forward(
+    model: ImageClassifier, module: nn.Module, images: Tensor, graph: bool
+) -> tuple[Tensor, Tensor]:
+    """Logits of ``images`` and the output of ``module`` (a detached copy, so later in-place
+    operations such as ``ReLU(inplace=True)`` cannot change it).
+
+    With ``graph``, the autograd graph is recorded from ``module``'s output on (that output is a
+    leaf that requires grad), not through the layers before it.
+    """
+    captured: list[Tensor] = []
+
+    def tap(_module: nn.Module, _inputs: object, output: Tensor) -> Tensor:
+        activation = output.detach()
+        if graph:
+            torch.set_grad_enabled(True)  # undone when the enclosing no_grad block exits
+            activation.requires_grad_(True)
+        captured.append(activation)
+        return activation.clone()
+
+    handle = module.register_forward_hook(tap)
+    try:
+        with torch.no_grad():
+            logits = model(images)
+    finally:
+        handle.remove()
+    return logits, captured[0]
+
+
+def layer_activations(model: ImageClassifier, module: nn.Module, images: Tensor) -> Tensor:
+    """The output ``A`` (B, K, h, w) of ``module`` on ``images``."""
+    return _tapped_forward(model, module, images, graph=False)[1]
+
+
+def activations_and_gradients(
+    model: ImageClassifier, module: nn.Module, images: Tensor, targets: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``A`` (B, K, h, w), the output of ``module``, and ``dy_c / dA`` where ``y_c`` is the logit
+    of each image's target class."""
+    logits, activations = _tapped_forward(model, module, images, graph=True)
+    score = logits.gather(1, targets[:, None]).sum()
+    (gradients,) = torch.autograd.grad(score, activations, allow_unused=True, materialize_grads=True)
+    return activations.detach(), gradients
+
+
+@torch.no_grad()
+def target_probabilities(
+    model: ImageClassifier, inputs: Tensor, targets: Tensor, amp: bool = False
+) -> Tensor:
+    """``p_c(inputs) = softmax(model(inputs))[c]`` per row (float32); ``amp`` runs the forward
+    pass under bfloat16 autocast."""
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(inputs)
+    return logits.float().softmax(dim=1).gather(1, targets[:, None])[:, 0]
+
+
+def mask_scores(
+    model: ImageClassifier,
+    maps: Tensor,
+    images: Tensor,
+    targets: Tensor,
+    batch_size: int,
+    amp: bool = False,
+    substrate: Tensor | None = None,
+) -> Tensor:
+    """``s[b, k] = p_c(x_b * M_bk + substrate_b * (1 - M_bk))`` with ``M_bk = minmax(upsample(
+    maps[b, k]))`` at input resolution (substrate 0 by default), (B, K).
+
+    Constant maps are skipped (``s = 0``), as the official Score-CAM and Group-CAM code does; the
+    masked inputs of every image run together, ``batch_size`` per forward pass.
+    """
+    flat = maps.flatten(start_dim=2)
+    varying = (flat.amax(dim=-1) > flat.amin(dim=-1)).nonzero()
+    scores = torch.zeros(maps.shape[:2], device=maps.device)
+    for chunk in batched(len(varying), batch_size):
+        b, k = varying[chunk].unbind(dim=1)
+        masks = minmax(upsample(maps[b, k][:, None], tuple(images.shape[-2:])))
+        inputs = images[b] * masks if substrate is None else torch.lerp(substrate[b], images[b], masks)
+        scores[b, k] = target_probabilities(model, inputs, targets[b], amp)
+    return scores
+
+
+def weighted_map(weights: Tensor, maps: Tensor, size: tuple[int, int]) -> Tensor:
+    """``minmax(upsample(relu(sum_k w_k maps_k)))``: (B, K) weights and (B, K, h, w) maps to
+    (B, H, W) in [0, 1]."""
+    cam = (weights[:, :, None, None] * maps).sum(dim=1, keepdim=True).relu()
+    return minmax(upsample(cam, size))[:, 0]
