@@ -148,8 +148,8 @@ def test_cexcnn_divides_by_the_max_without_min_max(patch_model: ImageClassifier)
 
 def test_rise_concentrates_on_the_quadrant_that_decides() -> None:
     """QuadrantNet's class 0 sees the top-left quadrant only: RISE's map holds most of its mass
-    there, its least salient top-left pixel beats every pixel far from it, and class 0's map is
-    the negative of class 1's (p_1 = 1 - p_0), up to min-max."""
+    there and its least salient top-left pixel beats every pixel far from it. Class 1
+    (p_1 = 1 - p_0) is the other way round."""
     model = toy_classifier(QuadrantNet(), SIZE)
     x = torch.ones(2, 3, SIZE, SIZE)
     maps = RISE(model, masks=1000, grid_size=4, seed=3)(x, torch.tensor([0, 1])).maps
@@ -159,7 +159,7 @@ def test_rise_concentrates_on_the_quadrant_that_decides() -> None:
     assert positive[TOP_LEFT].sum() / positive.sum() > 0.5  # a quarter of the pixels
     assert positive[TOP_LEFT].mean() > 3 * positive[~TOP_LEFT].mean()
     assert positive[TOP_LEFT].min() > positive[far].max()
-    torch.testing.assert_close(positive, 1 - negative, rtol=0, atol=1e-4)
+    assert negative[TOP_LEFT].max() < negative[far].min()
 
 
 def test_rise_is_the_formula_over_its_masks() -> None:
@@ -287,12 +287,14 @@ def test_batching_does_not_change_the_maps(name: str) -> None:
 def test_maps_are_finite_in_the_unit_range_even_when_constant(
     name: str, patch_model: ImageClassifier
 ) -> None:
-    """A black image makes every activation 0: every map is constant, hence all zeros."""
+    """A black image makes every activation and input gradient 0: every map but RISE's (whose sum
+    of masks still varies) is constant, hence all zeros."""
     for images in (patches(), torch.zeros(1, 3, SIZE, SIZE)):
         maps = make(name, patch_model)(images, 0).maps
         assert maps.shape == (1, SIZE, SIZE) and maps.dtype == torch.float32
         assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
-    assert torch.equal(maps, torch.zeros_like(maps))
+    if name != "rise":
+        assert torch.equal(maps, torch.zeros_like(maps))
 
 
 @pytest.mark.parametrize("name", ["scorecam", "groupcam", "rise"])

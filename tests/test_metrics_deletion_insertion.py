@@ -79,7 +79,9 @@ def test_default_substrate_is_the_mean_colour():
     torch.testing.assert_close(curve.scores, (1 + FALLING_FIRST) / 2)
     torch.testing.assert_close(curve.auc, torch.tensor([0.625]))
     # An explicit substrate replaces the mean colour.
-    black = deletion_curve(model, ONES, REGION_FIRST, torch.tensor([0]), step=1, substrate=torch.zeros(3, 1, 1))
+    black = deletion_curve(
+        model, ONES, REGION_FIRST, torch.tensor([0]), step=1, substrate=torch.zeros(3, 1, 1)
+    )
     torch.testing.assert_close(black.auc, torch.tensor([0.25]))
 
 

@@ -67,5 +67,7 @@ def test_agrees_with_quantus_attribution_localisation():
         device="cpu",
     )
     ours = pointing_proportion(maps, masks)
-    torch.testing.assert_close(ours, torch.tensor(np.asarray(expected, dtype=np.float32)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        ours, torch.tensor(np.asarray(expected, dtype=np.float32)), rtol=1e-5, atol=1e-6
+    )
     assert float(ours[6]) == 1.0 and float(ours[3]) == 0.0

@@ -34,7 +34,11 @@ def lite0():
 def crops(lite0):
     """Two images of each of the 10 classes: (images, targets, box masks)."""
     samples = ilsvrc_kaggle(DATA)
-    chosen = [s for c in sorted({s.classes[0] for s in samples}) for s in [x for x in samples if x.classes[0] == c][:2]]
+    chosen = [
+        s
+        for c in sorted({s.classes[0] for s in samples})
+        for s in [x for x in samples if x.classes[0] == c][:2]
+    ]
     assert len(chosen) == 20 and all(len(s.classes) == 1 for s in chosen)
     images, masks = [], []
     for sample in chosen:

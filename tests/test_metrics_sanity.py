@@ -4,6 +4,7 @@ map keeps it, and the model comes back bit for bit, errors included."""
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import pytest
 import torch
@@ -22,7 +23,14 @@ from suny.metrics.sanity import (
 from suny.models import load_model
 from suny.saliency import SaliencyResult, method_names
 
-LITE0_GROUPS = ["_fc", "_bn1", "_conv_head", *[f"_blocks.{i}" for i in range(15, -1, -1)], "_bn0", "_conv_stem"]
+LITE0_GROUPS = [
+    "_fc",
+    "_bn1",
+    "_conv_head",
+    *[f"_blocks.{i}" for i in range(15, -1, -1)],
+    "_bn0",
+    "_conv_stem",
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +71,26 @@ def centre(model):
 def test_default_groups_go_from_the_logits_down(lite0):
     assert randomisation_groups(lite0) == LITE0_GROUPS
     resnet = randomisation_groups(load_model("resnet18", "none"))
-    assert resnet == ["fc", "layer4.1", "layer4.0", "layer3.1", "layer3.0", "layer2.1", "layer2.0",
-                      "layer1.1", "layer1.0", "bn1", "conv1"]
+    assert resnet == [
+        "fc",
+        "layer4.1",
+        "layer4.0",
+        "layer3.1",
+        "layer3.0",
+        "layer2.1",
+        "layer2.0",
+        "layer1.1",
+        "layer1.0",
+        "bn1",
+        "conv1",
+    ]
 
 
 def test_merge_groups():
     assert merge_groups(["a", "b"], None) == [["a"], ["b"]]
     assert merge_groups(["a", ["b", "c"]], 5) == [["a"], ["b", "c"]]
     merged = merge_groups(LITE0_GROUPS, 5)
-    assert len(merged) == 5 and sum(merged, []) == LITE0_GROUPS
+    assert len(merged) == 5 and list(chain.from_iterable(merged)) == LITE0_GROUPS
     assert max(map(len, merged)) - min(map(len, merged)) <= 1
 
 
@@ -84,7 +103,7 @@ def test_gradcam_similarity_falls_and_the_weights_come_back(lite0, cat):
     assert_identical(lite0, before)
     assert torch.equal(torch.random.get_rng_state(), rng_state)
     assert [m.training for m in lite0.modules()] == modes
-    assert sum(result.layers, []) == LITE0_GROUPS
+    assert list(chain.from_iterable(result.layers)) == LITE0_GROUPS
     assert result.maps.shape == (5, 1, 224, 224) and result.spearman.shape == result.ssim.shape == (5, 1)
     assert float(result.original.std()) > 0.1  # a real map, not a degenerate one
     assert bool((result.spearman < 0.6).all()), result.spearman
@@ -140,6 +159,8 @@ def test_spearman_and_ssim_match_scipy_and_skimage():
     b[2] = (b[2] * 4).round() / 4  # ties in b only
     expected = [spearmanr(x.flatten(), y.flatten()).statistic for x, y in zip(a, b)]
     torch.testing.assert_close(spearman(a, b), torch.tensor(expected, dtype=torch.float32))
-    expected = [structural_similarity(x.numpy(), y.numpy(), data_range=1.0) for x, y in zip(a.double(), b.double())]
+    expected = [
+        structural_similarity(x.numpy(), y.numpy(), data_range=1.0) for x, y in zip(a.double(), b.double())
+    ]
     torch.testing.assert_close(ssim(a, b), torch.tensor(expected, dtype=torch.float32))
     assert math.isnan(float(spearman(torch.zeros(1, 4, 4), a[:1, :4, :4])[0]))  # constant map

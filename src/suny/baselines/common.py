@@ -88,7 +88,8 @@ def activations_and_gradients(
     """``A`` (B, K, h, w), the output of ``module``, and ``dy_c / dA`` where ``y_c`` is the logit
     of each image's target class."""
     logits, activations = _tapped_forward(model, module, images, graph=True)
-    score = logits.gather(1, targets[:, None]).sum()
+    with torch.enable_grad():
+        score = logits.gather(1, targets[:, None]).sum()
     (gradients,) = torch.autograd.grad(score, activations, allow_unused=True, materialize_grads=True)
     return activations.detach(), gradients
 

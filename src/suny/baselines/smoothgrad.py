@@ -19,9 +19,10 @@ class SmoothGrad(Baseline):
 
     ``n = samples`` (50) and ``noise`` (0.15) as in the paper. The absolute value is taken per
     sample before averaging, as captum's ``NoiseTunnel(Saliency())`` does. Each image's noise is
-    drawn in one ``torch.randn((n, 3, H, W))`` call from the method's seeded generator, in image
-    order, so on the CPU it equals captum's draw after ``torch.manual_seed(seed)`` for one image.
-    ``batch_size`` noisy copies run per forward/backward pass.
+    ``sigma * torch.randn((n, 3, H, W))`` from a generator freshly seeded with ``seed``, so an
+    image's map does not depend on the other images of the call, and on the CPU the draw equals
+    captum's after ``torch.manual_seed(seed)`` for that image alone. ``batch_size`` noisy copies
+    run per forward/backward pass.
     """
 
     def __init__(
@@ -40,11 +41,10 @@ class SmoothGrad(Baseline):
         self.noise = noise
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
-        generator = self.generator()
         maps = []
         for image, target in zip(images, targets):
             sigma = self.noise * (image.max() - image.min())
-            draws = torch.randn((self.samples, *image.shape), generator=generator, device=image.device)
+            draws = torch.randn((self.samples, *image.shape), generator=self.generator(), device=image.device)
             total = torch.zeros_like(image)
             for chunk in batched(self.samples, self.batch_size):
                 noisy = (image + draws[chunk] * sigma).requires_grad_(True)

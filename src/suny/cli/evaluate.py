@@ -58,9 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="an image, a folder of images, or an ILSVRC val folder with LOC_val_solution.csv and "
         "LOC_synset_mapping.txt (classes and boxes)",
     )
-    parser.add_argument(
-        "--method", required=True, help="registered method name (an unknown name lists them)"
-    )
+    parser.add_argument("--method", required=True, help="registered method name (an unknown name lists them)")
     parser.add_argument(
         "--metrics",
         type=metric_list,
@@ -156,7 +154,9 @@ def write_results(evaluation: Evaluation, args: argparse.Namespace) -> list[str]
         "summary": {k: _number(v) for k, v in evaluation.summary().items()},
         "images": rows,
     }
-    curves = {n: per_image[f"{n}_curve"].mean(dim=0) for n in ("deletion", "insertion") if f"{n}_curve" in per_image}
+    curves = {
+        n: per_image[f"{n}_curve"].mean(dim=0) for n in ("deletion", "insertion") if f"{n}_curve" in per_image
+    }
     if curves:
         report["curves"] = {"fractions": evaluation.fractions.tolist()} | {
             name: [_number(v) for v in curve] for name, curve in curves.items()

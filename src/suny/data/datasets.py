@@ -67,15 +67,12 @@ def preprocessed_geometry(
     new_w, new_h = (preprocessing.resize, new_long) if width <= height else (new_long, preprocessing.resize)
     crop = preprocessing.crop
     left, top = (
-        int(round((side - crop) / 2.0)) if side >= crop else -((crop - side) // 2)
-        for side in (new_w, new_h)
+        round((side - crop) / 2.0) if side >= crop else -((crop - side) // 2) for side in (new_w, new_h)
     )
     return new_w, new_h, left, top
 
 
-def box_mask(
-    boxes: Sequence[Box], image_size: tuple[int, int], preprocessing: Preprocessing
-) -> Tensor:
+def box_mask(boxes: Sequence[Box], image_size: tuple[int, int], preprocessing: Preprocessing) -> Tensor:
     """(crop, crop) bool mask of the union of ``boxes`` on the preprocessed image.
 
     Box ``(x0, y0, x1, y1)`` covers ``[x0, x1 + 1) x [y0, y1 + 1)`` of the original image; input
@@ -198,7 +195,5 @@ def load_dataset(path: str | Path) -> list[Sample]:
         return [Sample(path.stem, path)]
     samples = image_folder(path)
     if not samples:
-        raise DatasetError(
-            f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) and no {ILSVRC_SOLUTION} found"
-        )
+        raise DatasetError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) and no {ILSVRC_SOLUTION} found")
     return samples

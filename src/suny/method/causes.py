@@ -33,6 +33,14 @@ Mode = Literal["remove", "keep"]
 Precision = Literal["float32", "bfloat16", "float16"]
 
 
+def autocast(device: torch.device, precision: Precision):
+    """Mixed precision for the interventions' forward passes (a no-op for float32)."""
+    if precision == "float32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bfloat16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
 class Causes:
     """Shared state: the model, the image, the class, the clean probability and the pass count."""
 
@@ -67,10 +75,7 @@ class Causes:
         return self.probability
 
     def autocast(self):
-        if self.precision == "float32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float16
-        return torch.autocast(device_type=self.model.device.type, dtype=dtype)
+        return autocast(self.model.device, self.precision)
 
     def _count(self, passes: int) -> None:
         self.forward_passes += passes

@@ -75,7 +75,7 @@ class Suny:
         batch_size: int | None = None,
         precision: Precision = "float32",
         seed: int = 0,
-        progress: bool = False,
+        progress: bool | None = False,
     ) -> None:
         if cause not in ("feature", "filter"):
             raise SunyError(f"unknown cause type {cause!r}; use feature or filter")
@@ -108,7 +108,8 @@ class Suny:
         (1, 3, H, W) in [0, 1]."""
         start = time.perf_counter()
         image = image.reshape(1, *image.shape[-3:]).to(self.model.device)
-        bar = tqdm(desc=f"SUNY-{self.cause}", unit="pass", disable=not self.progress, leave=False)
+        disable = None if self.progress is None else not self.progress  # None: only on a terminal
+        bar = tqdm(desc=f"SUNY-{self.cause}", unit="pass", disable=disable, leave=False)
         with preserved_mode(self.model):
             self.model.eval()
             causes = self._causes(image, bar)

@@ -107,8 +107,7 @@ def replacement_curve(
     batch, _, height, width = start.shape
     if maps.shape != (batch, height, width):
         raise ValueError(
-            f"maps must have shape {(batch, height, width)} to match the images, "
-            f"got {tuple(maps.shape)}"
+            f"maps must have shape {(batch, height, width)} to match the images, got {tuple(maps.shape)}"
         )
     targets = torch.as_tensor(targets, dtype=torch.long, device=device).reshape(-1)
     if targets.numel() != batch:
@@ -180,9 +179,7 @@ def deletion_insertion(
     )
 
 
-def plot_curves(
-    fractions: Tensor, curves: Mapping[str, Tensor], path: str | Path, title: str = ""
-) -> None:
+def plot_curves(fractions: Tensor, curves: Mapping[str, Tensor], path: str | Path, title: str = "") -> None:
     """Save curves (name -> (T,) scores at ``fractions``), AUCs in the legend, as an image."""
     from matplotlib.figure import Figure
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +74,7 @@ def merge_groups(groups: Sequence[str | Sequence[str]], steps: int | None) -> li
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     bounds = np.linspace(0, len(lists), steps + 1).round().astype(int)
-    return [sum(lists[a:b], []) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [list(chain.from_iterable(lists[a:b])) for a, b in pairwise(bounds)]
 
 
 def reinitialise(module: nn.Module) -> None:
@@ -92,9 +93,7 @@ def average_ranks(values: Tensor) -> Tensor:
     ordered, order = values.sort(dim=-1, stable=True)
     ranks = torch.empty_like(values, dtype=torch.float64)
     for row in range(ordered.shape[0]):
-        _, inverse, counts = torch.unique_consecutive(
-            ordered[row], return_inverse=True, return_counts=True
-        )
+        _, inverse, counts = torch.unique_consecutive(ordered[row], return_inverse=True, return_counts=True)
         ends = counts.cumsum(0).double()
         ranks[row, order[row]] = (ends - (counts - 1) / 2)[inverse]
     return ranks
@@ -145,8 +144,7 @@ class SanityResult:
         panels.append(("original", self.original[index].cpu().numpy(), "jet"))
         for step, label in enumerate(self.labels):
             title = (
-                f"{label}\nr={float(self.spearman[step, index]):.2f} "
-                f"ssim={float(self.ssim[step, index]):.2f}"
+                f"{label}\nr={float(self.spearman[step, index]):.2f} ssim={float(self.ssim[step, index]):.2f}"
             )
             panels.append((title, self.maps[step, index].cpu().numpy(), "jet"))
         cols = min(columns, len(panels))

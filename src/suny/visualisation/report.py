@@ -317,7 +317,8 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; 
 h1 { font-size: 1.5em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 .pictures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-end; }
 figure { margin: 0; text-align: center; } figcaption { font-size: 0.9em; color: #555; }
-figure img.map { width: 260px; height: auto; } figure img.wide { max-width: 100%; }
+img.map { width: 240px; height: auto; } img.bivariate { height: 260px; width: auto; }
+img.wide { max-width: 100%; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f2f2f2; } td.name { text-align: left; }
@@ -373,13 +374,14 @@ def _explanation_html(entry: dict[str, Any], with_concepts: bool) -> str:
     noun = "filter" if s["cause"] == "filter" else "feature map"
     tables = []
     for kind in KINDS:
+        letter = kind[0].upper()
         header = [
             "rank",
             noun,
             *(["concept"] if with_concepts else []),
-            f"R ({kind})",
-            "± stderr",
-            f"singleton effect E_{kind[0].upper()}({{k}})",
+            f"R_{letter}",
+            "± s.e.",
+            f"E_{letter}({{k}})",
         ]
         rows = [
             [
@@ -393,7 +395,7 @@ def _explanation_html(entry: dict[str, Any], with_concepts: bool) -> str:
             for i, c in enumerate(entry["top_causes"][kind])
         ]
         table = _table(rows, header, {2} if with_concepts else set()) if rows else "<p>none positive</p>"
-        tables.append(f"<div><h3>Top causes by {kind}</h3>{table}</div>")
+        tables.append(f"<div><h3>Top {noun}s by {kind}</h3>{table}</div>")
     games = s["game_values"]
     return f"""
 <h2>SUNY-{_e(s["cause"])} · layer {_e(s["layer"])}</h2>
@@ -401,12 +403,14 @@ def _explanation_html(entry: dict[str, Any], with_concepts: bool) -> str:
 {s["probability"]:.3f}.</p>
 <p class="text">{_e(entry["text"])}</p>
 <div class="pictures">
-{_figure(files["bivariate"], "necessity × sufficiency (2-D colormap)", "wide")}
+{_figure(files["bivariate"], "necessity × sufficiency (2-D colormap)", "bivariate")}
 {_figure(files["necessity"], "necessity map N")}
 {_figure(files["sufficiency"], "sufficiency map S")}
 {_figure(files["combined"], f"combined map ({s['combination']})")}
 </div>
 <div class="tables">{"".join(tables)}</div>
+<p class="meta">R_N, R_S: responsibility (Shapley value in the necessity or sufficiency game) ± its
+standard error; E_N({{k}}), E_S({{k}}): the effect of the {noun} alone.</p>
 <p class="meta">Hypothesised sets: F_N = {_e(s["necessary_set"])}, F_S = {_e(s["sufficient_set"])}.
 Game values: E_N(F_N) = {_number(games.get("necessity_full"))},
 E_S(F_S) = {_number(games.get("sufficiency_full"))}, E_S(∅) = {_number(games.get("sufficiency_empty"))}.

@@ -1,0 +1,198 @@
+"""``suny explain``: explain images with SUNY (and optionally the baselines) and write reports."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from suny.cli.common import add_model_options, model_from_args, seed_everything
+from suny.data import load_image, sample_image
+from suny.errors import SunyError
+from suny.method import COMBINATIONS, Suny
+from suny.models import ImageClassifier
+from suny.saliency import create_method, method_names
+
+SAMPLE = "sample"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="explain images with SUNY and write heatmaps and a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Explain why the model predicts a class for each IMAGE with SUNY: the necessity map shows the regions
+whose removal destroys the prediction, the sufficiency map those that preserve it when kept alone.
+Causes are the feature maps (--cause feature: interventions mask the input) or the filters
+(--cause filter: interventions prune the layer's convolution) of one layer.
+
+Each image gets a folder OUT/<image name>/ with index.html (open it in a browser), the pictures
+(2-D necessity/sufficiency map with its legend, plain overlays), summary.json and the raw maps
+(<cause>.npz); OUT/explanations.csv has one row per image and cause type.""",
+        epilog="""\
+examples:
+  suny explain                                   # the sample cat photo, default model
+  suny explain photo.jpg --target "tiger cat"    # explain a given class
+  suny explain *.jpg --cause filter --out runs/x # SUNY-filter only (fast)
+  suny explain cat.png --methods all             # also the 7 baselines, side by side
+  suny explain x.jpg --model resnet50 --weights ft.pt --classes names.txt --layer layer4""",
+    )
+    parser.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="image files (default: the sample cat photo shipped with scikit-image)",
+    )
+    add_model_options(parser)
+    method = parser.add_argument_group("SUNY")
+    method.add_argument(
+        "--cause", choices=("feature", "filter", "both"), default="both", help="cause type (default: both)"
+    )
+    method.add_argument(
+        "--target", default="auto", help="class to explain: 'auto' (the prediction), an index or a name"
+    )
+    method.add_argument(
+        "--top-k", type=int, default=8, help="size of the hypothesised sets F_N and F_S (default: 8)"
+    )
+    method.add_argument(
+        "--samples", type=int, default=16, help="Shapley sampling permutations per game (default: 16)"
+    )
+    method.add_argument(
+        "--combination",
+        choices=COMBINATIONS,
+        default="sum",
+        help="how N and S make the single map (default: sum)",
+    )
+    method.add_argument(
+        "--substrate", choices=("black", "blur", "mean"), default="black", help="what removed pixels become"
+    )
+    method.add_argument("--batch-size", type=int, default=None, help="interventions per forward pass")
+    method.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="autocast precision",
+    )
+    method.add_argument("--concepts", default=None, help="filter-to-concept table (CSV unit,concept or JSON)")
+    parser.add_argument(
+        "--methods",
+        default="",
+        help="also run these baselines and draw them beside SUNY: comma-separated names or 'all'",
+    )
+    parser.add_argument("--out", default="runs/explain", help="output folder (default: runs/explain)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from suny.visualisation import load_concepts, top_predictions, write_report
+
+    seed_everything(args.seed)
+    model = model_from_args(args)
+    causes = ("feature", "filter") if args.cause == "both" else (args.cause,)
+    baselines = _baseline_names(args.methods)
+    concepts = load_concepts(args.concepts) if args.concepts else None
+    out = Path(args.out)
+    sources = args.images or [SAMPLE]
+    rows: list[dict] = []
+    failures = 0
+    for source in tqdm(sources, desc="images", unit="image", disable=None if len(sources) > 1 else True):
+        try:
+            image, name = _read(model, source)
+            target = None if args.target == "auto" else model.class_index(args.target)
+            explanations = [
+                Suny(
+                    model,
+                    args.layer,
+                    cause=cause,
+                    set_size=args.top_k,
+                    permutations=args.samples,
+                    combination=args.combination,
+                    substrate=args.substrate,
+                    batch_size=args.batch_size,
+                    precision=args.precision,
+                    seed=args.seed,
+                    progress=None,
+                ).explain(image, target)
+                for cause in causes
+            ]
+            maps, seconds = _run_baselines(model, baselines, image, explanations[0].target, args)
+            folder = out / name
+            write_report(
+                folder,
+                image,
+                explanations,
+                predictions=top_predictions(model, image),
+                concepts=concepts,
+                methods=maps,
+                method_seconds=seconds,
+            )
+        except SunyError as err:
+            failures += 1
+            print(f"suny explain: error: {err}", file=sys.stderr)
+            continue
+        rows += [_row(source, folder, e) for e in explanations]
+    if rows:
+        _write_csv(out / "explanations.csv", rows)
+        print(f"wrote {len(rows)} explanation(s) of {len(sources) - failures} image(s) to {out}/")
+    return 2 if failures else 0
+
+
+def _read(model: ImageClassifier, source: str) -> tuple[torch.Tensor, str]:
+    if source == SAMPLE:
+        return model.preprocess(sample_image()), "chelsea"
+    path = Path(source)
+    return model.preprocess(load_image(path, min_side=model.preprocessing.resize)), path.stem
+
+
+def _baseline_names(spec: str) -> list[str]:
+    if not spec:
+        return []
+    known = [n for n in method_names() if not n.startswith("suny")]
+    names = known if spec == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in method_names()]
+    if unknown:
+        raise SunyError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(method_names())}")
+    return names
+
+
+def _run_baselines(
+    model: ImageClassifier, names: list[str], image: torch.Tensor, target: int, args: argparse.Namespace
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    maps, seconds = {}, {}
+    for name in names:
+        method = create_method(name, model, layer=args.layer, seed=args.seed)
+        start = time.perf_counter()
+        maps[name] = method(image[None], [target]).maps[0].cpu()
+        seconds[name] = time.perf_counter() - start
+    return maps, seconds
+
+
+def _row(source: str, folder: Path, explanation) -> dict:
+    return {
+        "image": source,
+        "report": str(folder / "index.html"),
+        "cause": explanation.cause,
+        "layer": explanation.layer,
+        "target": explanation.target,
+        "target_name": explanation.target_name,
+        "probability": f"{explanation.probability:.6f}",
+        "top_necessary": " ".join(map(str, explanation.top_causes("necessity"))),
+        "top_sufficient": " ".join(map(str, explanation.top_causes("sufficiency"))),
+        "forward_passes": explanation.forward_passes,
+        "seconds": f"{explanation.seconds:.3f}",
+        "seed": explanation.seed,
+    }
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
