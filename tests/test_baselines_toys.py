@@ -233,9 +233,7 @@ def test_hooks_removed_and_mode_restored_after_an_error(name: str, patch_model: 
 
 
 @pytest.mark.parametrize("name", BASELINES)
-def test_mode_restored_and_no_hooks_or_grads_after_a_call(
-    name: str, patch_model: ImageClassifier
-) -> None:
+def test_mode_restored_and_no_hooks_or_grads_after_a_call(name: str, patch_model: ImageClassifier) -> None:
     patch_model.train()
     flags = module_flags(patch_model)
     make(name, patch_model)(patches(), 1)

@@ -1,0 +1,84 @@
+"""The command line end to end: files written, errors reported in one line, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from suny.cli.main import main
+
+FAST = ["--layer", "_blocks.0", "--top-k", "3", "--samples", "4"]
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    text = capsys.readouterr().out
+    assert "necessity map" in text and "examples:" in text and "--cause" in text
+
+
+def test_explain_writes_reports_json_npz_and_csv(tmp_path, capsys):
+    good = tmp_path / "cat.png"
+    from suny.data import sample_image
+
+    sample_image().save(good)
+    out = tmp_path / "out"
+    assert main(["explain", str(good), *FAST, "--cause", "both", "--out", str(out)]) == 0
+    folder = out / "cat"
+    for name in ("index.html", "summary.json", "feature.npz", "filter.npz"):
+        assert (folder / name).is_file(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    assert "cat" in json.dumps(summary)
+    with np.load(folder / "feature.npz") as arrays:
+        assert arrays["combined_map"].shape == (224, 224)
+    rows = list(csv.DictReader((out / "explanations.csv").open()))
+    assert [r["cause"] for r in rows] == ["feature", "filter"]
+    assert rows[0]["layer"] == "_blocks.0" and rows[1]["layer"] == "_blocks.0._project_conv"
+    assert "wrote 2 explanation(s) of 1 image(s)" in capsys.readouterr().out
+
+
+def test_bad_image_among_good_ones_is_reported_and_the_rest_is_written(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.tile(np.arange(0, 250, 2, dtype=np.uint8), (100, 1))).save(gray)
+    out = tmp_path / "out"
+    code = main(["explain", str(bad), str(gray), *FAST, "--cause", "filter", "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bad.jpg: not a readable image" in err and "Traceback" not in err
+    assert (out / "gray" / "index.html").is_file()
+
+
+def test_unknown_layer_lists_valid_layers(tmp_path, capsys):
+    assert main(["explain", "--layer", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no explainable layer 'nope'" in err and "_blocks.15" in err
+
+
+def test_target_out_of_range(tmp_path, capsys):
+    assert main(["explain", "--target", "1000", *FAST, "--cause", "filter", "--out", str(tmp_path)]) == 2
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_unknown_method(tmp_path, capsys):
+    assert main(["explain", "--methods", "magic", "--out", str(tmp_path)]) == 2
+    assert "unknown method(s) magic" in capsys.readouterr().err
+
+
+def test_layers_command(capsys):
+    assert main(["layers", "resnet18"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "* layer4" in lines and "  layer4.1.conv2 conv" in lines
+    assert main(["layers", "resnet18", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["default"] == "layer4" and "layer4.1.conv2" in data["convs"]
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    assert "suny" in capsys.readouterr().out
