@@ -152,3 +152,15 @@ def test_class_lookup(lite0):
 def test_imagenet_names():
     names = imagenet_class_names()
     assert len(names) == 1000 and names[0] == "tench" and names[281] == "tabby"
+
+
+def test_lite_head_activation_is_explainable_and_numbers_unchanged(lite0, cat_image):
+    from efficientnet_lite_pytorch import EfficientNet
+
+    original = EfficientNet.from_name("efficientnet-lite0").eval()
+    original.load_state_dict(lite0.network.state_dict())
+    x = lite0.normalise(cat_image[None])
+    with torch.no_grad():
+        assert torch.allclose(original(x), lite0.network(x), atol=1e-5)
+    assert "_head_activation" in lite0.layer_names() and "_swish" not in lite0.layer_names()
+    assert lite0.filter_layer("_head_activation") == "_conv_head"

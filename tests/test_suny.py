@@ -233,3 +233,12 @@ def test_lite0_feature_causes_on_an_early_layer(lite0, cat_image):
     assert explanation.num_causes == 16
     assert torch.isfinite(explanation.combined_map).all()
     assert explanation.forward_passes == 1 + 32 + (2**3 - 3 - 1) + (2**3 - 3)
+
+
+def test_single_permutation_has_undefined_stderr_written_as_null(tmp_path):
+    image = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(3))
+    explanation = Suny(three_cause_model(), "layer", set_size=3, permutations=1, exact=False).explain(image, 0)
+    assert torch.isnan(explanation.necessity_stderr[explanation.necessary_set]).all()
+    explanation.save_json(tmp_path / "e.json")
+    summary = json.loads((tmp_path / "e.json").read_text())
+    assert summary["necessity_stderr"][explanation.necessary_set[0]] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -60,12 +61,13 @@ class Explanation:
         return [int(k) for k in order if values[k] > 0]
 
     def summary(self) -> dict:
-        """A JSON-serialisable dict of everything but the maps."""
+        """A JSON-serialisable dict of everything but the maps (undefined numbers, such as the
+        standard error of a single permutation, become ``None``)."""
         data = {}
         for key, value in asdict(self).items():
             if key.endswith("_map"):
                 continue
-            data[key] = value.detach().cpu().tolist() if isinstance(value, Tensor) else value
+            data[key] = _finite(value.detach().cpu().tolist() if isinstance(value, Tensor) else value)
         return data
 
     def save_npz(self, path: str | Path) -> None:
@@ -80,4 +82,15 @@ class Explanation:
         np.savez_compressed(path, **arrays)
 
     def save_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.summary(), indent=2), encoding="utf-8")
+        Path(path).write_text(json.dumps(self.summary(), indent=2, allow_nan=False), encoding="utf-8")
+
+
+def _finite(value: object) -> object:
+    """``value`` with every non-finite float (NaN, inf) inside lists and dicts replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value

@@ -111,16 +111,36 @@ def load_model(
     return model
 
 
+def _lite_network_class() -> type[nn.Module]:
+    """efficientnet-lite-pytorch's network with one activation module for the stem and one for the
+    head: the original calls a single shared ``_swish`` for both, so neither output could be hooked
+    (and so explained) on its own. Same weights, same numbers."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    class EfficientNetLite(EfficientNet):
+        def __init__(self, blocks_args, global_params) -> None:
+            super().__init__(blocks_args, global_params)
+            self._stem_activation = nn.ReLU6()
+            self._head_activation = nn.ReLU6()
+
+        def extract_features(self, inputs: torch.Tensor) -> torch.Tensor:
+            x = self._stem_activation(self._bn0(self._conv_stem(inputs)))
+            for index, block in enumerate(self._blocks):
+                rate = self._global_params.drop_connect_rate
+                x = block(x, drop_connect_rate=rate * index / len(self._blocks) if rate else rate)
+            return self._head_activation(self._bn1(self._conv_head(x)))
+
+    return EfficientNetLite
+
+
 def _efficientnet_lite(
     name: str, weights: str, checkpoint: dict | None
 ) -> tuple[nn.Module, Preprocessing, str]:
     import importlib
 
-    from efficientnet_lite_pytorch import EfficientNet
-
     crop, package, file_class = LITE_MODELS[name]
     num_classes = _checkpoint_classes(checkpoint, "_fc.weight") if checkpoint else 1000
-    network = EfficientNet.from_name(name, num_classes=num_classes)
+    network = _lite_network_class().from_name(name, num_classes=num_classes)
     if weights == "default":
         path = getattr(importlib.import_module(package), file_class).get_model_file_path()
         checkpoint = _read_checkpoint(Path(path))

@@ -21,6 +21,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from suny.errors import SunyError
 from suny.method.explanation import Explanation
 from suny.visualisation.colormap import (
     DEFAULT_COLORMAP,
@@ -176,7 +177,7 @@ def comparison_figure(
     sits right of the first row.
     """
     if not rows:
-        raise ValueError("comparison_figure needs at least one row")
+        raise SunyError("comparison_figure needs at least one row")
     names = list(dict.fromkeys(name for row in rows for name in row.methods))
     columns = 1 + len(names) + int(legend)
     ratios = [1.0] * (1 + len(names)) + [0.55] * int(legend)

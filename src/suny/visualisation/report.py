@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-import torch
+from matplotlib.figure import Figure
 from PIL import Image
 from torch import Tensor
 
@@ -57,8 +57,7 @@ class ClassScore(NamedTuple):
 
 def top_predictions(model: ImageClassifier, image: Tensor, count: int = 5) -> list[ClassScore]:
     """The ``count`` most probable classes for one image (3, H, W) or (1, 3, H, W) in [0, 1]."""
-    with torch.no_grad():
-        probabilities = model.probabilities(image.reshape(1, *image.shape[-3:]).to(model.device))[0]
+    probabilities = model.probabilities(image.reshape(1, *image.shape[-3:]).to(model.device))[0]
     values, indices = probabilities.topk(min(count, probabilities.numel()))
     return [ClassScore(int(i), model.class_name(int(i)), float(p)) for p, i in zip(values, indices)]
 
@@ -150,7 +149,7 @@ def _concept_name(path: Path, where: str, value: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------- text
-def cause_noun(explanation: Explanation, count: int) -> str:
+def _cause_noun(explanation: Explanation, count: int) -> str:
     """``"filter"``/``"filters"`` or ``"feature map"``/``"feature maps"``."""
     noun = "filter" if explanation.cause == "filter" else "feature map"
     return noun if count == 1 else f"{noun}s"
@@ -171,14 +170,14 @@ def textual_explanation(
     e = explanation
     necessary, sufficient = e.top_causes("necessity", count), e.top_causes("sufficiency", count)
     needs = (
-        f"needs {cause_noun(e, len(necessary))} {_cause_list(necessary, concepts)}"
+        f"needs {_cause_noun(e, len(necessary))} {_cause_list(necessary, concepts)}"
         if necessary
-        else f"needs no single {cause_noun(e, 1)}"
+        else f"needs no single {_cause_noun(e, 1)}"
     )
     supported = (
-        f"sufficiently supported by {cause_noun(e, len(sufficient))} {_cause_list(sufficient, concepts)}"
+        f"sufficiently supported by {_cause_noun(e, len(sufficient))} {_cause_list(sufficient, concepts)}"
         if sufficient
-        else f"not sufficiently supported by any single {cause_noun(e, 1)}"
+        else f"not sufficiently supported by any single {_cause_noun(e, 1)}"
     )
     return f"The decision for '{e.target_name}' {needs}, and is {supported} (layer {e.layer})."
 
@@ -211,7 +210,7 @@ def write_report(
     out_dir: str | Path,
     image: ImageLike,
     explanations: Sequence[Explanation],
-    predictions: Sequence[ClassScore] | None = None,
+    predictions: Sequence[ClassScore | tuple[int, str, float]] | None = None,
     concepts: Mapping[int, str] | None = None,
     methods: Mapping[str, MapLike] | None = None,
     method_seconds: Mapping[str, float] | None = None,
@@ -234,6 +233,7 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     concepts, methods, method_seconds = concepts or {}, methods or {}, method_seconds or {}
+    predictions = [ClassScore(*p) for p in predictions or []]
     written: list[str] = []
 
     def save_picture(name: str, picture: np.ndarray) -> str:
@@ -241,7 +241,7 @@ def write_report(
         written.append(name)
         return name
 
-    def save_figure(name: str, figure) -> str:
+    def save_figure(name: str, figure: Figure) -> str:
         figure.savefig(out / name, dpi=dpi)
         written.append(name)
         return name
@@ -287,7 +287,7 @@ def write_report(
         "model": explanations[0].model_name,
         "image": "image.png",
         "prediction": predictions[0]._asdict() if predictions else None,
-        "top_classes": [p._asdict() for p in predictions or []],
+        "top_classes": [p._asdict() for p in predictions],
         "explanations": entries,
         "methods": {name: {"seconds": method_seconds.get(name)} for name in methods},
         "comparison": comparison,
