@@ -17,7 +17,7 @@ from suny.visualisation.colormap import (
     to_rgb_array,
 )
 from suny.visualisation.figures import (
-    DEFAULT_AXES,
+    DEFAULT_MAP_AXES,
     ComparisonRow,
     bivariate_figure,
     comparison_figure,
@@ -34,8 +34,8 @@ from suny.visualisation.report import (
 )
 
 __all__ = [
-    "DEFAULT_AXES",
     "DEFAULT_COLORMAP",
+    "DEFAULT_MAP_AXES",
     "BivariateColormap",
     "ClassScore",
     "ComparisonRow",

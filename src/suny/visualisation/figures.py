@@ -37,7 +37,7 @@ from suny.visualisation.colormap import (
 )
 
 #: Where the 1-D maps of SUNY's own variants go in the 2-D colormap (every other method: diagonal).
-DEFAULT_AXES: dict[str, Axis] = {"suny-n": "necessity", "suny-s": "sufficiency"}
+DEFAULT_MAP_AXES: dict[str, Axis] = {"suny-n": "necessity", "suny-s": "sufficiency"}
 
 
 def format_seconds(seconds: float) -> str:
@@ -126,7 +126,7 @@ class ComparisonRow:
 
     A value that is an :class:`Explanation` is drawn in the 2-D colormap (N on x, S on y); any other
     value is a 1-D map (H, W) in [0, 1], drawn on the colormap's diagonal (or on an axis, see
-    ``axes`` of :func:`comparison_figure`). ``seconds`` gives each method's time (an Explanation's
+    ``map_axes`` of :func:`comparison_figure`). ``seconds`` gives each method's time (an Explanation's
     own ``seconds`` is used when absent); ``label`` names the row (default: the class of the first
     Explanation, if any).
     """
@@ -145,7 +145,7 @@ class ComparisonRow:
         return ""
 
     def panel(
-        self, name: str, axes: Mapping[str, Axis], opacity: float, colormap: BivariateColormap
+        self, name: str, map_axes: Mapping[str, Axis], opacity: float, colormap: BivariateColormap
     ) -> tuple[np.ndarray, str]:
         """The overlay and title of method ``name`` in this row."""
         value = self.methods[name]
@@ -155,7 +155,7 @@ class ComparisonRow:
             )
             seconds = self.seconds.get(name, value.seconds)
         else:
-            axis = axes.get(name.lower(), "diagonal")
+            axis = map_axes.get(name.lower(), "diagonal")
             picture = overlay_importance(self.image, value, axis, opacity, colormap)
             seconds = self.seconds.get(name)
         return picture, name if seconds is None else f"{name}\n{format_seconds(seconds)}"
@@ -163,7 +163,7 @@ class ComparisonRow:
 
 def comparison_figure(
     rows: Sequence[ComparisonRow],
-    axes: Mapping[str, Axis] = DEFAULT_AXES,
+    map_axes: Mapping[str, Axis] = DEFAULT_MAP_AXES,
     opacity: float = 0.85,
     panel_size: float = 2.0,
     legend: bool = True,
@@ -172,7 +172,7 @@ def comparison_figure(
     """One row per image: the image (labelled with the row's class), then one panel per method.
 
     Columns are the methods in order of first appearance over the rows (a row without a method
-    leaves that panel empty). ``axes`` places a 1-D map of a method (keyed by lower-case name) on
+    leaves that panel empty). ``map_axes`` places a 1-D map of a method (keyed by lower-case name) on
     the necessity or sufficiency axis instead of the diagonal. With ``legend``, the legend square
     sits right of the first row.
     """
@@ -193,7 +193,7 @@ def comparison_figure(
         for c, name in enumerate(names, start=1):
             ax = figure.add_subplot(grid[r, c])
             if name in row.methods:
-                _show(ax, *row.panel(name, axes, opacity, colormap))
+                _show(ax, *row.panel(name, map_axes, opacity, colormap))
             else:
                 ax.set_axis_off()
     if legend:
@@ -202,7 +202,7 @@ def comparison_figure(
 
 
 __all__ = [
-    "DEFAULT_AXES",
+    "DEFAULT_MAP_AXES",
     "ComparisonRow",
     "bivariate_figure",
     "comparison_figure",
