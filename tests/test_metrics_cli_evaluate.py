@@ -16,12 +16,11 @@ from suny.data.images import load_image
 from suny.metrics.attack import attack_noise, saliency_attack
 from suny.metrics.deletion_insertion import deletion_curve
 from suny.models import imagenet_wnids, load_model
-from suny.saliency import SaliencyMethod, SaliencyResult, register
+from suny.saliency import METHODS, SaliencyMethod, SaliencyResult, register
 
 STEP = 224 * 224 // 4  # 5 points per curve keeps the test fast
 
 
-@register("test-centre")
 class Centre(SaliencyMethod):
     """A centred bump, the same for every image and class (ignores the model)."""
 
@@ -29,6 +28,14 @@ class Centre(SaliencyMethod):
         axis = torch.linspace(-1, 1, images.shape[-1], device=images.device)
         bump = 1 - (axis.view(-1, 1) ** 2 + axis.view(1, -1) ** 2).clamp(max=1)
         return SaliencyResult(bump.expand(images.shape[0], -1, -1))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    """Register the test method for this module only (other tests may list the registry)."""
+    register("test-centre")(Centre)
+    yield
+    METHODS.pop("test-centre")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,16 @@ from suny.metrics.deletion_insertion import (
     pixel_ranking,
     plot_curves,
 )
+from suny.metrics.evaluation import METRICS, Evaluation
 from suny.metrics.pointing import pointing_proportion
 from suny.metrics.sanity import SanityResult, cascading_randomisation, randomisation_groups
 
 __all__ = [
+    "METRICS",
     "AttackResult",
     "Curve",
     "DeletionInsertion",
+    "Evaluation",
     "SanityResult",
     "attack_noise",
     "attack_score",

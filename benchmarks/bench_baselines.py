@@ -1,0 +1,179 @@
+"""Time per image of every baseline, against the reference implementation of the same method
+measured in the same run: pytorch-grad-cam for Grad-CAM, Grad-CAM++ and Score-CAM, captum's
+``NoiseTunnel(Saliency)`` for SmoothGrad (RISE, Group-CAM and CexCNN have none).
+
+    python benchmarks/bench_baselines.py --device cuda --images 8 --amp
+    python benchmarks/bench_baselines.py --device cpu --images 1 --methods gradcam,scorecam
+
+Both sides get the same model, layer, [0, 1] images, targets (the predicted classes) and batch
+size; pytorch-grad-cam's Score-CAM scores the softmax probability (``ClassifierOutputSoftmaxTarget``)
+so that both run the same forward passes. ``--amp`` runs our masked forward passes (Score-CAM,
+Group-CAM, RISE) under bfloat16 autocast; the references stay float32. Images come from
+``../shared/data/imagenet-samples`` when it exists, else the scikit-image cat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import io
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from suny.data.images import load_image
+from suny.models import ImageClassifier, load_model
+from suny.saliency import METHODS, SaliencyMethod, create_method, method_names
+
+ALL = ["gradcam", "gradcam++", "scorecam", "groupcam", "smoothgrad", "rise", "cexcnn"]
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-samples"
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--images", type=int, default=4, help="images timed per method (default 4)")
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--layer", default=None, help="default: the model's")
+    parser.add_argument("--methods", default=",".join(ALL))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for our masked passes")
+    parser.add_argument("--rise-masks", type=int, default=4000)
+    parser.add_argument("--smoothgrad-samples", type=int, default=50)
+    parser.add_argument(
+        "--no-reference", action="store_true", help="time ours only (the references are slow on CPU)"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs; the fastest counts")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed runs first (default: 1 on CUDA, 0 on CPU)"
+    )
+    return parser.parse_args()
+
+
+def load_images(model: ImageClassifier, count: int) -> Tensor:
+    if SAMPLES.is_dir():
+        paths = sorted(SAMPLES.glob("*.JPEG"))[:count]
+        pictures = [load_image(path, min_side=model.preprocessing.resize) for path in paths]
+    else:
+        from suny.data import sample_image
+
+        pictures = [sample_image()] * count
+    return torch.stack([model.preprocess(picture) for picture in pictures])
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds_per_image(
+    run: Callable[[Tensor, Tensor], object], images: Tensor, targets: Tensor, warmup: int, repeats: int
+) -> float:
+    """Seconds per image of ``run`` on all ``images``: the fastest of ``repeats`` timed runs."""
+    device = images.device
+    for _ in range(warmup):
+        run(images[:1], targets[:1])
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        run(images, targets)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best / len(images)
+
+
+def reference(
+    name: str, model: ImageClassifier, layer: str, args: argparse.Namespace
+) -> Callable[[Tensor, Tensor], None] | None:
+    """The reference implementation of ``name`` as a ``run(images, targets)`` callable, or None."""
+    if name == "smoothgrad":
+        from captum.attr import NoiseTunnel, Saliency
+
+        tunnel = NoiseTunnel(Saliency(model))
+
+        def smoothgrad(images: Tensor, targets: Tensor) -> None:
+            for image, target in zip(images, targets):
+                tunnel.attribute(
+                    image[None],
+                    nt_type="smoothgrad",
+                    nt_samples=args.smoothgrad_samples,
+                    nt_samples_batch_size=args.batch_size,
+                    stdevs=float(0.15 * (image.max() - image.min())),
+                    target=int(target),
+                )
+
+        return smoothgrad
+    import pytorch_grad_cam as cams
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+
+    classes = {"gradcam": cams.GradCAM, "gradcam++": cams.GradCAMPlusPlus, "scorecam": cams.ScoreCAM}
+    if name not in classes:
+        return None
+    target_class = ClassifierOutputSoftmaxTarget if name == "scorecam" else ClassifierOutputTarget
+
+    def cam(images: Tensor, targets: Tensor) -> None:
+        with classes[name](model=model, target_layers=[model.layer(layer)]) as method:
+            method.batch_size = args.batch_size
+            with contextlib.redirect_stderr(io.StringIO()):  # Score-CAM's progress bars
+                method(images, targets=[target_class(int(c)) for c in targets])
+        model.zero_grad(set_to_none=True)
+
+    return cam
+
+
+def ours(name: str, model: ImageClassifier, layer: str, args: argparse.Namespace) -> SaliencyMethod:
+    method_names()  # registers the methods
+    options: dict = {"batch_size": args.batch_size}
+    if METHODS[name].uses_layer:
+        options["layer"] = layer
+    if "amp" in inspect.signature(METHODS[name]).parameters:
+        options["amp"] = args.amp
+    if name == "rise":
+        options["masks"] = args.rise_masks
+    if name == "smoothgrad":
+        options["samples"] = args.smoothgrad_samples
+    return create_method(name, model, **options)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    args = arguments()
+    device = torch.device(args.device)
+    warmup = args.warmup if args.warmup is not None else int(device.type == "cuda")
+    model = load_model(args.model, device=device)
+    layer = args.layer or model.default_layer
+    images = load_images(model, args.images).to(device)
+    with torch.no_grad():
+        targets = model(images).argmax(dim=1)
+    print(
+        f"device: {device_name(device)} | torch {torch.__version__} | {args.model} layer {layer} | "
+        f"{len(images)} images {tuple(images.shape[-2:])} | batch {args.batch_size} | "
+        f"amp {args.amp} | RISE masks {args.rise_masks} | SmoothGrad samples {args.smoothgrad_samples}"
+    )
+    print(f"{'method':<11} {'ours s/img':>11} {'ref s/img':>10} {'ref/ours':>9}  reference")
+    for name in args.methods.split(","):
+        mine = seconds_per_image(ours(name, model, layer, args), images, targets, warmup, args.repeats)
+        run = None if args.no_reference else reference(name, model, layer, args)
+        if run is None:
+            print(f"{name:<11} {mine:>11.4f} {'-':>10} {'-':>9}")
+            continue
+        theirs = seconds_per_image(run, images, targets, warmup, args.repeats)
+        source = "captum NoiseTunnel(Saliency)" if name == "smoothgrad" else "pytorch-grad-cam"
+        print(f"{name:<11} {mine:>11.4f} {theirs:>10.4f} {theirs / mine:>8.2f}x  {source}")
+
+
+if __name__ == "__main__":
+    main()

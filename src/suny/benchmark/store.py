@@ -1,0 +1,270 @@
+"""The results store: one SQLite file that runs write as they go and ``suny report`` reads.
+
+Tables (see :data:`SCHEMA`):
+
+- ``configs``: one row per (model, method) configuration: its hash and its settings as JSON
+  (weights, layer, method options, metric settings, and what the report needs: the number of
+  pixels, the sanity check's layer groups);
+- ``runs``: one row per process that ran (host, rank, device, command, start and end, images
+  computed and skipped, resident memory at the start and the end);
+- ``results``: one scalar per (dataset, image, class, model, method, metric, seed, config) with
+  the seconds it took;
+- ``curves``: the deletion/insertion curves and the sanity check's similarity per step, as
+  float32 arrays, with the same key;
+- ``explanations``: the seconds each explanation took, and for the first few images of a dataset
+  the map itself (8-bit PNG) for the report's gallery; ``images`` holds those images as the model
+  saw them.
+
+Every key is UNIQUE and every write is ``INSERT OR IGNORE`` in a short transaction, so the same
+value is never stored twice, a re-run skips what is there, and several processes (ranks of one
+machine) can write to the same file: WAL journal, and a busy timeout for the moments another
+process holds the write lock. Several hosts write one file each and :func:`merge_stores` unites
+them (so does ``suny report A.sqlite B.sqlite``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+#: Columns that identify one explanation of one image for one class.
+KEY = ("dataset", "image_id", "class", "model", "method", "seed", "config")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS configs (
+    config TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    method TEXT NOT NULL,
+    settings TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run INTEGER PRIMARY KEY AUTOINCREMENT,
+    host TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    world_size INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    command TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    images INTEGER,
+    computed INTEGER,
+    skipped INTEGER,
+    rss_start_mib REAL,
+    rss_end_mib REAL
+);
+CREATE TABLE IF NOT EXISTS results (
+    dataset TEXT NOT NULL, image_id TEXT NOT NULL, class INTEGER NOT NULL, model TEXT NOT NULL,
+    method TEXT NOT NULL, metric TEXT NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
+    value REAL,
+    seconds REAL NOT NULL,
+    run INTEGER,
+    created REAL NOT NULL,
+    UNIQUE (dataset, image_id, class, model, method, metric, seed, config)
+);
+CREATE TABLE IF NOT EXISTS curves (
+    dataset TEXT NOT NULL, image_id TEXT NOT NULL, class INTEGER NOT NULL, model TEXT NOT NULL,
+    method TEXT NOT NULL, curve TEXT NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
+    points BLOB NOT NULL,
+    UNIQUE (dataset, image_id, class, model, method, curve, seed, config)
+);
+CREATE TABLE IF NOT EXISTS explanations (
+    dataset TEXT NOT NULL, image_id TEXT NOT NULL, class INTEGER NOT NULL, model TEXT NOT NULL,
+    method TEXT NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    map BLOB,
+    run INTEGER,
+    created REAL NOT NULL,
+    UNIQUE (dataset, image_id, class, model, method, seed, config)
+);
+CREATE TABLE IF NOT EXISTS images (
+    dataset TEXT NOT NULL, image_id TEXT NOT NULL, model TEXT NOT NULL,
+    picture BLOB NOT NULL,
+    UNIQUE (dataset, image_id, model)
+);
+"""
+#: Tables that :func:`merge_stores` copies row by row (``runs`` is copied without its ids).
+DATA_TABLES = ("configs", "results", "curves", "explanations", "images")
+
+
+@dataclass(frozen=True)
+class ExplanationKey:
+    """What identifies the maps of one (image, model, method) cell; ``classes`` are its targets."""
+
+    dataset: str
+    image_id: str
+    model: str
+    method: str
+    seed: int
+    config: str
+
+
+@dataclass
+class Score:
+    """One metric value of one class, and the curves that go with it (name -> points)."""
+
+    target: int
+    metric: str
+    value: float | None
+    seconds: float
+    curves: dict[str, np.ndarray] | None = None
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """An (H, W) map in [0, 1] or an (H, W, 3) uint8 picture as PNG bytes (maps to 8 bits)."""
+    if array.dtype != np.uint8:
+        array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def from_png(data: bytes) -> np.ndarray:
+    """The array :func:`png_bytes` stored (maps come back as float in [0, 1])."""
+    array = np.asarray(Image.open(io.BytesIO(data)))
+    return array.astype(np.float32) / 255 if array.ndim == 2 else array
+
+
+def curve_points(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+class ResultStore:
+    """An open results file (created with its tables when new). Use as a context manager."""
+
+    def __init__(self, path: str | Path, timeout: float = 600.0, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"{self.path}: no such results file")
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            self.connection = sqlite3.connect(uri, uri=True, timeout=timeout)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every transaction is explicit (BEGIN IMMEDIATE ... COMMIT) and short.
+        self.connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self.connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if self.connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.connection.execute("PRAGMA journal_mode = WAL")
+        self.connection.execute("PRAGMA synchronous = NORMAL")
+        # executescript would commit an open transaction first, so the script carries its own.
+        self.connection.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: the write lock is taken at once (waiting up to the timeout for
+        another process) and released at the end, committed, or rolled back on an error."""
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    # ------------------------------------------------------------------------------ writing
+    def add_config(self, config: str, model: str, method: str, settings: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
+                (config, model, method, json.dumps(settings, sort_keys=True)),
+            )
+
+    def start_run(self, host: str, rank: int, world_size: int, device: str, command: Sequence[str], rss: float) -> int:
+        """Record a process starting; returns its run id."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (host, rank, world_size, device, command, started, rss_start_mib) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (host, rank, world_size, device, json.dumps(list(command)), time.time(), rss),
+            )
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run: int, images: int, computed: int, skipped: int, rss: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished = ?, images = ?, computed = ?, skipped = ?, rss_end_mib = ? "
+                "WHERE run = ?",
+                (time.time(), images, computed, skipped, rss, run),
+            )
+
+    def add_scores(self, key: ExplanationKey, scores: Iterable[Score], run: int | None) -> None:
+        """Store the scores of one cell (and their curves) in one transaction."""
+        now = time.time()
+        base = (key.dataset, key.image_id)
+        with self.transaction() as db:
+            for score in scores:
+                cell = (*base, score.target, key.model, key.method)
+                tail = (key.seed, key.config)
+                db.execute(
+                    "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*cell, score.metric, *tail, score.value, score.seconds, run, now),
+                )
+                for name, points in (score.curves or {}).items():
+                    blob = np.ascontiguousarray(points, dtype=np.float32).tobytes()
+                    db.execute("INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*cell, name, *tail, blob))
+
+    def add_explanation(
+        self, key: ExplanationKey, target: int, seconds: float, picture: bytes | None, run: int | None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key.dataset, key.image_id, target, key.model, key.method, key.seed, key.config, seconds, picture, run, time.time()),
+            )
+
+    def add_image(self, dataset: str, image_id: str, model: str, picture: bytes) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO images VALUES (?, ?, ?, ?)", (dataset, image_id, model, picture))
+
+    # ------------------------------------------------------------------------------ reading
+    def stored_metrics(self, dataset: str, image_id: str, model: str, seed: int) -> set[tuple[str, str, str, int]]:
+        """(method, config, metric, class) of every result stored for one image and model."""
+        rows = self.connection.execute(
+            "SELECT method, config, metric, class FROM results "
+            "WHERE dataset = ? AND image_id = ? AND model = ? AND seed = ?",
+            (dataset, image_id, model, seed),
+        )
+        return set(rows)
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple]:
+        return self.connection.execute(sql, parameters).fetchall()
+
+
+def merge_stores(sources: Sequence[str | Path], target: str | Path) -> None:
+    """Copy every row of ``sources`` into ``target`` (created when new). Rows already there are kept:
+    the same key computed on two hosts is stored once; runs are appended with new ids."""
+    with ResultStore(target) as store:
+        db = store.connection
+        for source in sources:
+            if Path(source).resolve() == store.path.resolve():
+                continue
+            db.execute("ATTACH DATABASE ? AS source", (str(source),))
+            try:
+                with store.transaction():
+                    for table in DATA_TABLES:
+                        db.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM source.{table}")
+                    columns = [row[1] for row in db.execute("PRAGMA main.table_info(runs)")][1:]
+                    names = ", ".join(columns)
+                    db.execute(f"INSERT INTO main.runs ({names}) SELECT {names} FROM source.runs")
+            finally:
+                db.execute("DETACH DATABASE source")
