@@ -51,9 +51,7 @@ def arguments() -> argparse.Namespace:
         "--no-reference", action="store_true", help="time ours only (the references are slow on CPU)"
     )
     parser.add_argument("--repeats", type=int, default=1, help="timed runs; the fastest counts")
-    parser.add_argument(
-        "--warmup", type=int, default=None, help="untimed runs first (default: 1 on CUDA, 0 on CPU)"
-    )
+    parser.add_argument("--warmup", type=int, default=1, help="untimed one-image runs first (default 1)")
     return parser.parse_args()
 
 
@@ -152,7 +150,6 @@ def device_name(device: torch.device) -> str:
 def main() -> None:
     args = arguments()
     device = torch.device(args.device)
-    warmup = args.warmup if args.warmup is not None else int(device.type == "cuda")
     model = load_model(args.model, device=device)
     layer = args.layer or model.default_layer
     images = load_images(model, args.images).to(device)
@@ -165,12 +162,12 @@ def main() -> None:
     )
     print(f"{'method':<11} {'ours s/img':>11} {'ref s/img':>10} {'ref/ours':>9}  reference")
     for name in args.methods.split(","):
-        mine = seconds_per_image(ours(name, model, layer, args), images, targets, warmup, args.repeats)
+        mine = seconds_per_image(ours(name, model, layer, args), images, targets, args.warmup, args.repeats)
         run = None if args.no_reference else reference(name, model, layer, args)
         if run is None:
             print(f"{name:<11} {mine:>11.4f} {'-':>10} {'-':>9}")
             continue
-        theirs = seconds_per_image(run, images, targets, warmup, args.repeats)
+        theirs = seconds_per_image(run, images, targets, args.warmup, args.repeats)
         source = "captum NoiseTunnel(Saliency)" if name == "smoothgrad" else "pytorch-grad-cam"
         print(f"{name:<11} {mine:>11.4f} {theirs:>10.4f} {theirs / mine:>8.2f}x  {source}")
 

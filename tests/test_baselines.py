@@ -134,12 +134,11 @@ def test_smoothgrad_matches_captum_noise_tunnel(case: tuple) -> None:
     """captum draws ``torch.normal(0, sigma)`` of shape (n, 3, H, W) from the global generator; after
     ``torch.manual_seed(seed)`` these are our draws for the same image and seed. The two images
     have different ranges, hence different sigmas."""
-    from captum.attr import NoiseTunnel, Saliency
-
+    captum = pytest.importorskip("captum.attr")
     model, images, targets, _ = case
     images = images[:, :, :SMALL, :SMALL] * torch.tensor([1.0, 0.5]).view(2, 1, 1, 1)
     ours = SmoothGrad(model, seed=11, samples=3, batch_size=2)(images, targets).maps
-    tunnel = NoiseTunnel(Saliency(model))
+    tunnel = captum.NoiseTunnel(captum.Saliency(model))
     for image, target, our_map in zip(images, targets, ours):
         torch.manual_seed(11)
         sigma = float(0.15 * (image.max() - image.min()))

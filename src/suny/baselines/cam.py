@@ -92,9 +92,12 @@ class ScoreCAM(CAM):
 
     Differences from pytorch-grad-cam's ``ScoreCAM``, which scores with whatever target it is
     given (the logit for ``ClassifierOutputTarget``), applies a softmax across the channels'
-    scores and upsamples with ``align_corners=True``. Difference from the official code: the mask
-    multiplies the [0, 1] image (a black substrate, as everywhere in suny), not the normalised
-    one (a mean-colour substrate).
+    scores, upsamples the masks with ``align_corners=True`` and does not skip constant channels.
+    Differences from the official code: the mask multiplies the [0, 1] image (a black substrate,
+    as everywhere in suny), not the normalised one (a mean-colour substrate); and the relu comes
+    before the map is upsampled, as in every CAM here and in pytorch-grad-cam (the official code
+    relus after, which differs only where ``sum_k w_k A_k`` changes sign: layers with negative
+    activations).
 
     ``amp`` runs the masked forward passes under bfloat16 autocast; ``batch_size`` masked inputs
     (of all images together) run per forward pass.

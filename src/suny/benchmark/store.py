@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS runs (
     computed INTEGER,
     skipped INTEGER,
     rss_start_mib REAL,
-    rss_end_mib REAL
+    rss_end_mib REAL,
+    UNIQUE (host, rank, world_size, started)
 );
 CREATE TABLE IF NOT EXISTS results (
     dataset TEXT NOT NULL, image_id TEXT NOT NULL, class INTEGER NOT NULL, model TEXT NOT NULL,
@@ -189,7 +190,9 @@ class ResultStore:
                 (config, model, method, json.dumps(settings, sort_keys=True)),
             )
 
-    def start_run(self, host: str, rank: int, world_size: int, device: str, command: Sequence[str], rss: float) -> int:
+    def start_run(
+        self, host: str, rank: int, world_size: int, device: str, command: Sequence[str], rss: float
+    ) -> int:
         """Record a process starting; returns its run id."""
         with self.transaction() as db:
             cursor = db.execute(
@@ -221,7 +224,10 @@ class ResultStore:
                 )
                 for name, points in (score.curves or {}).items():
                     blob = np.ascontiguousarray(points, dtype=np.float32).tobytes()
-                    db.execute("INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*cell, name, *tail, blob))
+                    db.execute(
+                        "INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*cell, name, *tail, blob),
+                    )
 
     def add_explanation(
         self, key: ExplanationKey, target: int, seconds: float, picture: bytes | None, run: int | None
@@ -229,15 +235,31 @@ class ResultStore:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key.dataset, key.image_id, target, key.model, key.method, key.seed, key.config, seconds, picture, run, time.time()),
+                (
+                    key.dataset,
+                    key.image_id,
+                    target,
+                    key.model,
+                    key.method,
+                    key.seed,
+                    key.config,
+                    seconds,
+                    picture,
+                    run,
+                    time.time(),
+                ),
             )
 
     def add_image(self, dataset: str, image_id: str, model: str, picture: bytes) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO images VALUES (?, ?, ?, ?)", (dataset, image_id, model, picture))
+            db.execute(
+                "INSERT OR IGNORE INTO images VALUES (?, ?, ?, ?)", (dataset, image_id, model, picture)
+            )
 
     # ------------------------------------------------------------------------------ reading
-    def stored_metrics(self, dataset: str, image_id: str, model: str, seed: int) -> set[tuple[str, str, str, int]]:
+    def stored_metrics(
+        self, dataset: str, image_id: str, model: str, seed: int
+    ) -> set[tuple[str, str, str, int]]:
         """(method, config, metric, class) of every result stored for one image and model."""
         rows = self.connection.execute(
             "SELECT method, config, metric, class FROM results "
@@ -252,7 +274,7 @@ class ResultStore:
 
 def merge_stores(sources: Sequence[str | Path], target: str | Path) -> None:
     """Copy every row of ``sources`` into ``target`` (created when new). Rows already there are kept:
-    the same key computed on two hosts is stored once; runs are appended with new ids."""
+    the same key computed on two hosts is stored once; runs not there yet are added with new ids."""
     with ResultStore(target) as store:
         db = store.connection
         for source in sources:
@@ -265,6 +287,6 @@ def merge_stores(sources: Sequence[str | Path], target: str | Path) -> None:
                         db.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM source.{table}")
                     columns = [row[1] for row in db.execute("PRAGMA main.table_info(runs)")][1:]
                     names = ", ".join(columns)
-                    db.execute(f"INSERT INTO main.runs ({names}) SELECT {names} FROM source.runs")
+                    db.execute(f"INSERT OR IGNORE INTO main.runs ({names}) SELECT {names} FROM source.runs")
             finally:
                 db.execute("DETACH DATABASE source")

@@ -97,53 +97,79 @@ class Suny:
         self.seed = seed
         self.progress = progress
 
-    def _causes(self, image: Tensor, bar: tqdm | None) -> Causes:
-        options = dict(batch_size=self.batch_size, precision=self.precision, progress=bar)
-        if self.cause == "feature":
-            return FeatureCauses(self.model, self.layer, image, substrate=self.substrate, **options)
-        return FilterCauses(self.model, self.layer, image, **options)
-
     def explain(self, image: Tensor, target: int | None = None) -> Explanation:
         """Explain class ``target`` (default: the predicted class) for one image (3, H, W) or
         (1, 3, H, W) in [0, 1]."""
         start = time.perf_counter()
+        causes = self.prepare(image, target)
+        try:
+            return self.explain_prepared(causes, self.singleton_effects(causes), start)
+        finally:
+            if causes.progress is not None:
+                causes.progress.close()
+
+    def prepare(self, image: Tensor, target: int | None = None) -> Causes:
+        """The causes of ``image`` for class ``target`` (default: the prediction): one forward
+        pass (or the head pass and one tail replay, for filters)."""
         image = image.reshape(1, *image.shape[-3:]).to(self.model.device)
         disable = None if self.progress is None else not self.progress  # None: only on a terminal
         bar = tqdm(desc=f"SUNY-{self.cause}", unit="pass", disable=disable, leave=False)
+        options = dict(batch_size=self.batch_size, precision=self.precision, progress=bar)
         with preserved_mode(self.model):
             self.model.eval()
-            causes = self._causes(image, bar)
-            if target is None:
-                target = int(causes.logits.argmax(dim=1))
-            elif not 0 <= target < self.model.num_classes:
-                raise SunyError(
-                    f"class index {target} is out of range: {self.model.name} has classes "
-                    f"0..{self.model.num_classes - 1}"
-                )
-            probability = causes.set_target(target)
-            p = max(probability, torch.finfo(torch.float32).tiny)
-            K = causes.num_causes
-            bar.total = 2 * K + 2 * self._shapley_budget()
-            everyone = torch.arange(K)
-            singletons = torch.eye(K, dtype=torch.bool)
-            necessity_effects = (
-                (p - causes.probabilities(singletons, everyone, "remove")) / p
-            ).cpu()
-            sufficiency_effects = (causes.probabilities(singletons, everyone, "keep") / p).cpu()
+            if self.cause == "feature":
+                causes = FeatureCauses(self.model, self.layer, image, substrate=self.substrate, **options)
+            else:
+                causes = FilterCauses(self.model, self.layer, image, **options)
+        if target is None:
+            target = int(causes.logits.argmax(dim=1))
+        elif not 0 <= target < self.model.num_classes:
+            raise SunyError(
+                f"class index {target} is out of range: {self.model.name} has classes "
+                f"0..{self.model.num_classes - 1}"
+            )
+        causes.set_target(target)
+        bar.total = 2 * causes.num_causes + 2 * self._shapley_budget()
+        return causes
 
-            size = min(self.set_size, K)
-            necessary = torch.topk(necessity_effects, size, sorted=True).indices
-            sufficient = torch.topk(sufficiency_effects, size, sorted=True).indices
+    def singleton_effects(self, causes: Causes) -> tuple[Tensor, Tensor]:
+        """``E_N({k})`` and ``E_S({k})`` of every cause (2K interventions), float64 on the CPU."""
+        p = self._clean_probability(causes)
+        everyone = torch.arange(causes.num_causes)
+        singletons = torch.eye(causes.num_causes, dtype=torch.bool)
+        with preserved_mode(self.model):
+            self.model.eval()
+            removed = causes.probabilities(singletons, everyone, "remove")
+            kept = causes.probabilities(singletons, everyone, "keep")
+        return ((p - removed) / p).double().cpu(), (kept / p).double().cpu()
 
-            def necessity_game(coalitions: Tensor) -> Tensor:
-                return (p - causes.probabilities(coalitions, necessary, "remove")) / p
+    @staticmethod
+    def _clean_probability(causes: Causes) -> float:
+        return max(causes.probability, torch.finfo(torch.float32).tiny)
 
-            def sufficiency_game(coalitions: Tensor) -> Tensor:
-                return causes.probabilities(coalitions, sufficient, "keep") / p
+    def explain_prepared(
+        self, causes: Causes, effects: tuple[Tensor, Tensor], start: float | None = None
+    ) -> Explanation:
+        """Hypothesised sets, responsibilities and maps from the singleton ``effects`` (which can be
+        reused across set sizes and sampling budgets: the tuning benchmark does)."""
+        start = time.perf_counter() if start is None else start
+        necessity_effects, sufficiency_effects = effects
+        p = self._clean_probability(causes)
+        K = causes.num_causes
+        size = min(self.set_size, K)
+        necessary = torch.topk(necessity_effects, size, sorted=True).indices
+        sufficient = torch.topk(sufficiency_effects, size, sorted=True).indices
 
+        def necessity_game(coalitions: Tensor) -> Tensor:
+            return (p - causes.probabilities(coalitions, necessary, "remove")) / p
+
+        def sufficiency_game(coalitions: Tensor) -> Tensor:
+            return causes.probabilities(coalitions, sufficient, "keep") / p
+
+        with preserved_mode(self.model):
+            self.model.eval()
             r_n = self._solve(necessity_game, necessary, necessity_effects, empty_value=0.0)
             r_s = self._solve(sufficiency_game, sufficient, sufficiency_effects, empty_value=None)
-        bar.close()
 
         def spread(values: Tensor, players: Tensor) -> Tensor:
             full = torch.zeros(K, dtype=torch.float64)
@@ -151,18 +177,18 @@ class Suny:
             return full
 
         necessity, sufficiency = spread(r_n.values, necessary), spread(r_s.values, sufficient)
-        size_hw = tuple(image.shape[-2:])
+        size_hw = tuple(causes.image.shape[-2:])
         necessity_map = responsibility_map(necessity, causes.activations, size_hw)
         sufficiency_map = responsibility_map(sufficiency, causes.activations, size_hw)
         return Explanation(
             necessity_map=necessity_map,
             sufficiency_map=sufficiency_map,
             combined_map=combine(necessity_map, sufficiency_map, self.combination),
-            target=target,
-            target_name=self.model.class_name(target),
-            probability=probability,
-            necessity_effects=necessity_effects.double(),
-            sufficiency_effects=sufficiency_effects.double(),
+            target=causes.target,
+            target_name=self.model.class_name(causes.target),
+            probability=causes.probability,
+            necessity_effects=necessity_effects,
+            sufficiency_effects=sufficiency_effects,
             necessary_set=necessary.tolist(),
             sufficient_set=sufficient.tolist(),
             necessity=necessity,

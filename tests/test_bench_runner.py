@@ -1,0 +1,258 @@
+"""The grid runner on a tiny classifier: what it stores, that a re-run computes nothing twice, that
+SUNY-feature's variants share one explanation, that shards unite to the one-process run, and that
+memory stays flat over hundreds of images."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from suny.benchmark.runner import (
+    GridOptions,
+    GridRunner,
+    ModelEntry,
+    Shard,
+    configuration,
+    model_facts,
+    resident_mib,
+)
+from suny.benchmark.store import ResultStore, curve_points, from_png
+from suny.data.datasets import Sample
+from suny.errors import SunyError
+from suny.models.wrapper import ImageClassifier, Preprocessing
+
+SIZE = 32
+STEP = 64  # 17 points per curve at 32 x 32
+SUNY_FAST = {"set_size": 3, "permutations": 2}
+
+
+class Toy(nn.Module):
+    """A small CNN with 10 classes whose probabilities depend on the image (seeded weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.layer = nn.Conv2d(6, 6, 3, stride=2, padding=1)
+        self.relu2 = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(6, 10)
+        with torch.no_grad():
+            self.fc.weight.mul_(20)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.relu2(self.layer(self.relu(self.conv(x))))).flatten(1))
+
+
+def toy_entry(size: int = SIZE) -> ModelEntry:
+    preprocessing = Preprocessing(resize=size, crop=size, mean=(0.5,) * 3, std=(0.25,) * 3)
+    model = ImageClassifier(Toy(), preprocessing, [f"c{i}" for i in range(10)], "layer", name="toy")
+    return ModelEntry("toy", model)
+
+
+def write_images(folder: Path, count: int, size: tuple[int, int] = (40, SIZE)) -> list[Path]:
+    """``count`` different smooth colour images (40 x 32: the resize and crop do something)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    paths = []
+    for i in range(count):
+        rng = np.random.default_rng(i)
+        a, b, c = rng.uniform(0.02, 0.3, 3)
+        picture = np.stack([np.sin(a * x + i), np.cos(b * y - i), np.sin(c * (x + y))], axis=-1)
+        path = folder / f"img{i:04d}.png"
+        Image.fromarray(((picture + 1) * 127.5).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def labelled(paths: list[Path]) -> list[Sample]:
+    """Classes i % 10; image 1 has two classes; image 2's second class has no box."""
+    samples = []
+    for i, path in enumerate(paths):
+        classes = (i % 10, (i + 5) % 10) if i in (1, 2) else (i % 10,)
+        boxes = {classes[0]: ((2.0, 3.0, 20.0, 25.0),)}
+        if i == 1:
+            boxes[classes[1]] = ((10.0, 0.0, 39.0, 15.0),)
+        samples.append(Sample(path.stem, path, classes, boxes))
+    return samples
+
+
+def table(path: Path) -> list[tuple]:
+    """The results without times and run ids, sorted."""
+    with ResultStore(path) as store:
+        rows = store.query(
+            "SELECT dataset, image_id, class, model, method, metric, seed, config, value FROM results"
+        )
+    return sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))
+
+
+def run(store_path: Path, samples, methods, shard: Shard | None = None, **options) -> object:
+    options = {
+        "step": STEP,
+        "batch_size": 32,
+        "examples": 2,
+        "method_options": {m: SUNY_FAST for m in methods if m.startswith("suny")},
+    } | options
+    with ResultStore(store_path) as store:
+        runner = GridRunner(
+            store,
+            "toyset",
+            samples,
+            [toy_entry()],
+            methods,
+            GridOptions(**options),
+            shard or Shard(),
+            progress=False,
+        )
+        return runner.run(command=["test"])
+
+
+def test_grid_stores_every_result_and_a_rerun_computes_nothing(tmp_path):
+    samples = labelled(write_images(tmp_path / "images", 4))
+    store_path = tmp_path / "r.sqlite"
+    methods = ["gradcam", "suny", "suny-n", "suny-s"]
+    totals = run(store_path, samples, methods)
+    assert (totals.images, totals.computed, totals.skipped, totals.failed) == (4, 16, 0, 0)
+    rows = table(store_path)
+    targets = sum(len(s.classes) for s in samples)  # 6
+    per_target = ["attack_flip", "attack_size", "deletion_auc", "insertion_auc", "pointing"]
+    assert len(rows) == targets * len(methods) * len(per_target)
+    assert {r[5] for r in rows} == set(per_target)
+    values = {(r[1], r[2], r[4], r[5]): r[8] for r in rows}
+    assert values["img0002", 7, "gradcam", "pointing"] is None  # class 7 of image 2 has no box
+    assert values["img0001", 6, "gradcam", "pointing"] is not None  # its second class has one
+    finite = [v for v in values.values() if v is not None]
+    assert all(0.0 <= v <= 1.0 for v in finite)
+    aucs = {v for k, v in values.items() if k[3] == "deletion_auc"}
+    assert len(aucs) > 6  # the toy's probabilities depend on the image and the map
+    with ResultStore(store_path) as store:
+        curves = store.query("SELECT curve, points FROM curves")
+        assert len(curves) == targets * len(methods) * 2
+        assert {len(curve_points(points)) for _, points in curves} == {17}
+        assert store.query("SELECT COUNT(*) FROM explanations")[0][0] == targets * len(methods)
+        pictures = store.query("SELECT image_id, map FROM explanations WHERE map IS NOT NULL")
+        assert {p[0] for p in pictures} == {"img0000", "img0001"}  # examples: the first 2 images
+        assert from_png(pictures[0][1]).shape == (SIZE, SIZE)
+        assert store.query("SELECT COUNT(*) FROM images")[0][0] == 2
+        created = store.query("SELECT MAX(created) FROM results")[0][0]
+        run_row = store.query("SELECT images, computed, finished IS NOT NULL FROM runs")
+        assert run_row == [(4, 16, 1)]
+
+    again = run(store_path, samples, methods)
+    assert (again.computed, again.skipped) == (0, 4)
+    assert table(store_path) == rows
+    with ResultStore(store_path) as store:
+        assert store.query("SELECT MAX(created) FROM results")[0][0] == created
+
+    # a new metric computes only that metric, for the images chosen
+    more = run(store_path, samples, methods, metrics=("deletion", "sanity"), sanity_images=1)
+    assert more.computed == len(methods)  # image 0 only
+    sanity = [r for r in table(store_path) if r[5].startswith("sanity")]
+    assert {(r[1], r[5]) for r in sanity} == {("img0000", "sanity_spearman"), ("img0000", "sanity_ssim")}
+    assert len(sanity) == 2 * len(methods)
+    assert [r for r in table(store_path) if not r[5].startswith("sanity")] != []
+    with ResultStore(store_path) as store:
+        steps = store.query("SELECT points FROM curves WHERE curve = 'sanity_spearman'")
+        assert {len(curve_points(p)) for (p,) in steps} == {3}  # the toy's 3 parameterised layers
+
+
+def test_suny_variants_share_one_explanation_and_match_separate_runs(tmp_path, monkeypatch):
+    samples = labelled(write_images(tmp_path / "images", 2))
+    calls = []
+    from suny.method.suny import Suny
+
+    original = Suny.explain
+    monkeypatch.setattr(Suny, "explain", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    run(tmp_path / "shared.sqlite", samples, ["suny", "suny-n", "suny-s"], metrics=("deletion", "attack"))
+    assert len(calls) == 3  # one explanation per (image, class): 1 + 2, shared by the three variants
+    for name in ("suny-n", "suny-s"):
+        run(tmp_path / f"{name}.sqlite", samples, [name], metrics=("deletion", "attack"))
+        alone = table(tmp_path / f"{name}.sqlite")
+        shared = [r for r in table(tmp_path / "shared.sqlite") if r[4] == name]
+        assert alone == shared
+    n_maps = {r[8] for r in table(tmp_path / "suny-n.sqlite") if r[5] == "deletion_auc"}
+    s_maps = {r[8] for r in table(tmp_path / "suny-s.sqlite") if r[5] == "deletion_auc"}
+    assert n_maps != s_maps  # two different maps, not one map three times
+
+
+def test_two_shards_unite_to_the_one_process_run(tmp_path):
+    samples = labelled(write_images(tmp_path / "images", 5))
+    methods = ["gradcam", "rise"]
+    options = {"method_options": {"rise": {"masks": 32, "grid_size": 4}}}
+    run(tmp_path / "one.sqlite", samples, methods, **options)
+    first = run(tmp_path / "two.sqlite", samples, methods, Shard(0, 2), **options)
+    second = run(tmp_path / "two.sqlite", samples, methods, Shard(1, 2), **options)
+    assert (first.images, second.images) == (3, 2)
+    assert table(tmp_path / "two.sqlite") == table(tmp_path / "one.sqlite")
+
+
+def test_unlabelled_images_explain_the_predicted_class(tmp_path):
+    paths = write_images(tmp_path / "images", 3)
+    samples = [Sample(p.stem, p) for p in paths]
+    with pytest.raises(SunyError, match="pointing game needs boxes"):
+        run(tmp_path / "r.sqlite", samples, ["gradcam"])
+    run(tmp_path / "r.sqlite", samples, ["gradcam"], metrics=("attack",))
+    entry = toy_entry()
+    from suny.data.images import load_image
+
+    predicted = {
+        p.stem: int(entry.model.probabilities(entry.model.preprocess(load_image(p))[None]).argmax())
+        for p in paths
+    }
+    stored = {(r[1], r[2]) for r in table(tmp_path / "r.sqlite")}
+    assert stored == set(predicted.items())
+    again = run(tmp_path / "r.sqlite", samples, ["gradcam"], metrics=("attack",))
+    assert again.computed == 0
+
+
+def test_configuration_hash_follows_what_changes_values():
+    entry = toy_entry()
+    facts = model_facts(entry.model, 5)
+    base, settings = configuration(entry, "suny", GridOptions(), facts)
+    assert (
+        settings["pixels"] == SIZE * SIZE
+        and settings["layer"] == "layer"
+        and len(settings["sanity_layers"]) == 3
+    )
+    same = configuration(entry, "suny", GridOptions(method_options={"suny": {"batch_size": 4}}), facts)[0]
+    other = configuration(entry, "suny", GridOptions(method_options={"suny": {"set_size": 4}}), facts)[0]
+    step = configuration(entry, "suny", GridOptions(step=128), facts)[0]
+    assert same == base and len({base, other, step}) == 3
+    assert configuration(entry, "gradcam", GridOptions(), facts)[0] != base
+    with pytest.raises(SunyError, match="unknown metrics"):
+        GridOptions(metrics=("deletion", "iou"))
+
+
+def live_tensors() -> int:
+    gc.collect()
+    return sum(issubclass(type(o), torch.Tensor) for o in gc.get_objects())
+
+
+def test_memory_stays_flat_over_many_images(tmp_path):
+    """After a warm-up, 60 more images leave no tensor alive and no resident memory behind (a leak of
+    one 96 x 96 input image per image would add 60 x 108 KiB = 6.3 MiB)."""
+    size = 96
+    paths = write_images(tmp_path / "images", 80, (size, size))
+    samples = [
+        Sample(p.stem, p, (i % 10,), {i % 10: ((10.0, 10.0, 60.0, 70.0),)}) for i, p in enumerate(paths)
+    ]
+    entry = toy_entry(size)
+    options = GridOptions(step=size * size // 4, batch_size=8, examples=0)
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        GridRunner(
+            store, "many", samples[:20], [entry], ["gradcam"], options, progress=False
+        ).run()  # warm-up
+        tensors, before = live_tensors(), resident_mib()
+        totals = GridRunner(store, "many", samples, [entry], ["gradcam"], options, progress=False).run()
+        assert totals.computed == 60 and store.query("SELECT COUNT(*) FROM results")[0][0] == 80 * 5
+    after = resident_mib()
+    print(f"resident memory over 60 images: {before:.1f} -> {after:.1f} MiB")
+    assert live_tensors() == tensors
+    assert after - before < 4
