@@ -1,0 +1,151 @@
+"""``suny bench`` as users run it: a real process killed with SIGKILL and started again, and two
+processes with RANK / WORLD_SIZE set (as torchrun starts them) sharing one store; both must give
+the table of an uninterrupted one-process run, each value computed once. Then ``suny report``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from suny.cli.main import main
+
+IMAGES = ["ILSVRC2012_val_00000537", "ILSVRC2012_val_00000557", "ILSVRC2012_val_00002049"]  # sorted
+#: MobileNet-V3-small with random weights (seeded: the same in every process), Grad-CAM, 3 points per
+#: deletion/insertion curve: well under a second per image. Its probabilities are nearly uniform, but
+#: its maps, and so the attack sizes and pointing proportions, differ from image to image.
+ARGS = [
+    *("--models", "mobilenet_v3_small", "--weights", "none", "--methods", "gradcam"),
+    *("--step", "25088", "--no-progress"),
+]
+METRICS = ["--metrics", "deletion,insertion,attack,pointing"]
+KEY = "dataset, image_id, class, model, method, metric, seed, config"
+
+
+@pytest.fixture(scope="module")
+def dataset(shared_data, tmp_path_factory) -> Path:
+    """Three ILSVRC val crops in the Kaggle layout."""
+    source = shared_data / "ilsvrc-val-crops"
+    root = tmp_path_factory.mktemp("ilsvrc") / "crops"
+    root.mkdir()
+    shutil.copy(source / "LOC_synset_mapping.txt", root)
+    lines = (source / "LOC_val_solution.csv").read_text().splitlines()
+    rows = [line for line in lines[1:] if line.split(",")[0] in IMAGES]
+    (root / "LOC_val_solution.csv").write_text("\n".join([lines[0], *rows]) + "\n")
+    for image in IMAGES:
+        shutil.copy(source / f"{image}.JPEG", root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(dataset, tmp_path_factory) -> list[tuple]:
+    """The table of an uninterrupted one-process run."""
+    store = tmp_path_factory.mktemp("reference") / "r.sqlite"
+    assert main(["bench", "--data", str(dataset), "--store", str(store), *ARGS, *METRICS]) == 0
+    return results(store)
+
+
+def results(store: Path) -> list[tuple]:
+    with sqlite3.connect(store) as db:
+        return db.execute(f"SELECT {KEY}, value FROM results ORDER BY {KEY}").fetchall()
+
+
+def same_table(first: list[tuple], second: list[tuple]) -> bool:
+    """Same keys; same values up to float noise (thread counts may differ between processes)."""
+    return len(first) == len(second) and all(
+        a[:-1] == b[:-1] and (a[-1] == b[-1] or abs(a[-1] - b[-1]) < 1e-5) for a, b in zip(first, second)
+    )
+
+
+def bench_command(dataset: Path, store: Path) -> list[str]:
+    script = Path(sys.executable).with_name("suny")
+    start = [str(script)] if script.is_file() else [sys.executable, "-m", "suny.cli.main"]
+    return [*start, "bench", "--data", str(dataset), "--store", str(store), *ARGS, *METRICS]
+
+
+def count(store: Path, sql: str) -> int:
+    try:
+        with sqlite3.connect(store, timeout=5) as db:
+            return db.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_killed_run_resumes_and_computes_nothing_twice(dataset, reference, tmp_path):
+    store = tmp_path / "r.sqlite"
+    process = subprocess.Popen(
+        bench_command(dataset, store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while count(store, "SELECT COUNT(*) FROM results") == 0 and process.poll() is None:
+        assert time.monotonic() < deadline, "no result within 2 minutes"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+    process.stderr.close()
+    partial = results(store)
+    assert 0 < len(partial) < len(reference)
+    assert count(store, "SELECT COUNT(*) FROM runs WHERE finished IS NULL") == 1  # killed mid-run
+    # (image, method) cells whose every metric was stored before the kill: 5 results per class
+    complete = count(
+        store,
+        "SELECT COUNT(*) FROM (SELECT image_id FROM results GROUP BY image_id, method "
+        "HAVING COUNT(*) = 5 * COUNT(DISTINCT class))",
+    )
+
+    finished = subprocess.run(bench_command(dataset, store), capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert same_table(results(store), reference)
+    assert count(store, f"SELECT COUNT(*) FROM (SELECT DISTINCT {KEY} FROM results)") == len(reference)
+    # the results of the killed run are still its own; the second run explained only the rest
+    assert count(store, "SELECT COUNT(*) FROM results WHERE run = 1") == len(partial)
+    assert count(store, "SELECT computed FROM runs WHERE run = 2") == len(IMAGES) - complete
+
+
+def test_two_ranks_share_one_store_and_unite_to_the_one_process_run(dataset, reference, tmp_path):
+    store = tmp_path / "r.sqlite"
+    processes = []
+    for rank in (0, 1):
+        environment = os.environ | {
+            "RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "LOCAL_RANK": str(rank),
+            "OMP_NUM_THREADS": "1",
+        }
+        command = bench_command(dataset, store)
+        processes.append(
+            subprocess.Popen(
+                command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert "rank 0/2" in outputs[0][0] and "rank 1/2" in outputs[1][0]
+    assert same_table(results(store), reference)
+    with sqlite3.connect(store) as db:
+        runs = db.execute("SELECT rank, world_size, images, device FROM runs ORDER BY rank").fetchall()
+        shards = db.execute(
+            "SELECT DISTINCT r.rank, image_id FROM results JOIN runs AS r USING (run)"
+        ).fetchall()
+    assert runs == [(0, 2, 2, "cpu"), (1, 2, 1, "cpu")]
+    assert sorted(shards) == [(0, IMAGES[0]), (0, IMAGES[2]), (1, IMAGES[1])]
+
+    out = tmp_path / "report"
+    assert main(["report", str(store), "--out", str(out)]) == 0
+    tables = (out / "tables.md").read_text()
+    assert "| gradcam | **" in tables and "<sub>3</sub>" in tables
+    for name in (
+        "crops-fidelity.csv",
+        "crops-fidelity.tex",
+        "index.html",
+        "crops-mobilenet_v3_small_none-deletion.png",
+    ):
+        assert (out / name).is_file(), name
