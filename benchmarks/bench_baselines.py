@@ -50,7 +50,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--no-reference", action="store_true", help="time ours only (the references are slow on CPU)"
     )
-    parser.add_argument("--repeats", type=int, default=1, help="timed runs; the fastest counts")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed runs of each, alternating; the fastest counts"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed one-image runs first (default 1)")
     return parser.parse_args()
 
@@ -72,20 +74,27 @@ def synchronize(device: torch.device) -> None:
 
 
 def seconds_per_image(
-    run: Callable[[Tensor, Tensor], object], images: Tensor, targets: Tensor, warmup: int, repeats: int
-) -> float:
-    """Seconds per image of ``run`` on all ``images``: the fastest of ``repeats`` timed runs."""
+    runs: list[Callable[[Tensor, Tensor], object]],
+    images: Tensor,
+    targets: Tensor,
+    warmup: int,
+    repeats: int,
+) -> list[float]:
+    """Seconds per image of each of ``runs`` on all ``images``: the fastest of ``repeats`` timed
+    runs, taken in turn (ours, reference, ours, ...) so that a change of machine load hits both."""
     device = images.device
-    for _ in range(warmup):
-        run(images[:1], targets[:1])
-    best = float("inf")
+    for run in runs:
+        for _ in range(warmup):
+            run(images[:1], targets[:1])
+    best = [float("inf")] * len(runs)
     for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        run(images, targets)
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best / len(images)
+        for i, run in enumerate(runs):
+            synchronize(device)
+            start = time.perf_counter()
+            run(images, targets)
+            synchronize(device)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [seconds / len(images) for seconds in best]
 
 
 def reference(
@@ -162,14 +171,14 @@ def main() -> None:
     )
     print(f"{'method':<11} {'ours s/img':>11} {'ref s/img':>10} {'ref/ours':>9}  reference")
     for name in args.methods.split(","):
-        mine = seconds_per_image(ours(name, model, layer, args), images, targets, args.warmup, args.repeats)
         run = None if args.no_reference else reference(name, model, layer, args)
-        if run is None:
+        runs = [ours(name, model, layer, args)] + ([run] if run else [])
+        mine, *theirs = seconds_per_image(runs, images, targets, args.warmup, args.repeats)
+        if not theirs:
             print(f"{name:<11} {mine:>11.4f} {'-':>10} {'-':>9}")
             continue
-        theirs = seconds_per_image(run, images, targets, args.warmup, args.repeats)
         source = "captum NoiseTunnel(Saliency)" if name == "smoothgrad" else "pytorch-grad-cam"
-        print(f"{name:<11} {mine:>11.4f} {theirs:>10.4f} {theirs / mine:>8.2f}x  {source}")
+        print(f"{name:<11} {mine:>11.4f} {theirs[0]:>10.4f} {theirs[0] / mine:>8.2f}x  {source}")
 
 
 if __name__ == "__main__":

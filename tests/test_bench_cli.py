@@ -1,6 +1,6 @@
 """``suny bench`` as users run it: a real process killed with SIGKILL and started again, and two
 processes with RANK / WORLD_SIZE set (as torchrun starts them) sharing one store; both must give
-the table of an uninterrupted one-process run, each value computed once. Then ``suny report``."""
+the table of an uninterrupted one-process run, each value computed once."""
 
 from __future__ import annotations
 
@@ -137,15 +137,3 @@ def test_two_ranks_share_one_store_and_unite_to_the_one_process_run(dataset, ref
         ).fetchall()
     assert runs == [(0, 2, 2, "cpu"), (1, 2, 1, "cpu")]
     assert sorted(shards) == [(0, IMAGES[0]), (0, IMAGES[2]), (1, IMAGES[1])]
-
-    out = tmp_path / "report"
-    assert main(["report", str(store), "--out", str(out)]) == 0
-    tables = (out / "tables.md").read_text()
-    assert "| gradcam | **" in tables and "<sub>3</sub>" in tables
-    for name in (
-        "crops-fidelity.csv",
-        "crops-fidelity.tex",
-        "index.html",
-        "crops-mobilenet_v3_small_none-deletion.png",
-    ):
-        assert (out / name).is_file(), name

@@ -369,6 +369,7 @@ def write_report(paths: Sequence[str | Path], out: str | Path, gallery_images: i
                 parts.append(table.html())
             for model in summary.models(dataset):
                 pictures = _curve_plots(store, summary, dataset, model, out)
+                pictures += _cost_plot(summary, dataset, model, out)
                 pictures += _sanity_plot(store, summary, dataset, model, out)
                 pictures += _gallery(store, summary, dataset, model, out, gallery_images)
                 written += [name for name, _ in pictures]
@@ -412,6 +413,30 @@ def _curve_plots(
     return pictures
 
 
+def _cost_plot(summary: Summary, dataset: str, model: str, out: Path) -> list[tuple[str, str]]:
+    """Fidelity against cost: each row's overall AUC over its seconds per image (log scale)."""
+    from matplotlib.figure import Figure
+
+    points = [
+        (summary.labels[group], cells["total_seconds"].value, cells["overall"].value)
+        for group, cells in summary.cells.items()
+        if group[:2] == (dataset, model) and "overall" in cells and "total_seconds" in cells
+    ]
+    if not points:
+        return []
+    figure = Figure(figsize=(6.5, 4.5), layout="constrained")
+    axes = figure.subplots()
+    for label, seconds, overall in points:
+        axes.scatter(seconds, overall)
+        axes.annotate(label, (seconds, overall), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    axes.set_xscale("log")
+    axes.set(xlabel="seconds per image (explanation + metrics)", ylabel="overall AUC (insertion - deletion)")
+    axes.set_title(f"fidelity against cost, {model}, {dataset}")
+    name = _file_stem(f"{dataset}-{model}-cost") + ".png"
+    figure.savefig(out / name, dpi=110)
+    return [(name, f"fidelity against cost ({model})")]
+
+
 def _sanity_plot(
     store: ResultStore, summary: Summary, dataset: str, model: str, out: Path
 ) -> list[tuple[str, str]]:
@@ -430,7 +455,8 @@ def _sanity_plot(
     figure = Figure(figsize=(11, 4), layout="constrained")
     for index, (axes, kind) in enumerate(zip(figure.subplots(1, 2), ("Spearman", "SSIM"))):
         for label, curves in series:
-            axes.plot(range(1, len(curves[index]) + 1), curves[index], marker="o", label=label)
+            if curves[index] is not None:
+                axes.plot(range(1, len(curves[index]) + 1), curves[index], marker="o", label=label)
         axes.set_xticks(range(1, len(layers) + 1), layers, rotation=30, ha="right", fontsize=7)
         axes.set(xlabel="randomised down to (cumulative, logits first)", ylabel=f"{kind} to the original map")
         axes.axhline(0, color="0.7", linewidth=0.8)

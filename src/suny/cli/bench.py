@@ -92,6 +92,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--dataset-name", default=None, help="the dataset's key in the store (default: the folder's name)"
     )
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="skip the first N images (with --limit: a slice of the dataset)"
+    )
     parser.add_argument("--device", default=None, help="default: cuda:LOCAL_RANK if CUDA is there, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="seed of every method and of the attack noise")
     parser.add_argument(
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         method_options=options,
     )
     data = Path(args.data)
-    samples = load_dataset(data)[: args.limit]
+    samples = load_dataset(data)[args.offset :][: args.limit]
     dataset = args.dataset_name or (data.resolve().name if data.is_dir() else data.resolve().parent.name)
     shard = Shard.from_environment()
     device = resolve_device(args.device) if args.device else shard.device()

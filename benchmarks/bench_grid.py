@@ -1,0 +1,140 @@
+"""Speed and memory of the whole evaluation grid (``suny bench``), measured through the runner itself.
+
+1. Per method, the seconds per image of the explanation and of each metric, as the runner stores
+   them, and the method's images per second; then the wall time per image of the whole grid
+   (SUNY-feature's three variants share one explanation, so the grid costs less than the sum) and
+   the time of a 50,000-image ImageNet run on 1 and on 8 devices of this kind, with the arithmetic.
+2. Memory: the resident memory of the process every ``--memory-every`` images over
+   ``--memory-images`` images of a cheap grid (``--memory-methods``), to show that it stays flat.
+
+    python benchmarks/bench_grid.py --images 2                     # all methods, four metrics
+    python benchmarks/bench_grid.py --images 0 --memory-images 200 # memory only
+    python benchmarks/bench_grid.py --device cuda --images 20 --memory-images 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from common import describe_device
+
+from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, model_label, resident_mib
+from suny.benchmark.store import ResultStore
+from suny.cli.common import resolve_device, seed_everything
+from suny.data.datasets import load_dataset
+from suny.models import load_model
+from suny.saliency import method_names
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
+IMAGENET_VAL = 50_000
+#: Methods whose first call's one-time costs (tracing, kernel selection) would distort their time,
+#: warmed up first on another image (with 65-point curves: the metrics' batch shapes).
+WARM_UP = ("gradcam", "gradcam++", "suny-filter")
+
+
+def per_method_seconds(store: ResultStore, dataset: str) -> dict[str, dict[str, float]]:
+    """method -> {"explain" or a metric: mean seconds per image} from the store."""
+    rows = store.query(
+        "SELECT method, 'explain', SUM(seconds) / COUNT(DISTINCT image_id) FROM explanations "
+        "WHERE dataset = ? GROUP BY method UNION ALL "
+        "SELECT method, metric, SUM(seconds) / COUNT(DISTINCT image_id) FROM results "
+        "WHERE dataset = ? AND seconds > 0 GROUP BY method, metric",
+        (dataset, dataset),
+    )
+    table: dict[str, dict[str, float]] = {}
+    for method, part, seconds in rows:
+        table.setdefault(method, {})[part] = seconds
+    return table
+
+
+def grid(args: argparse.Namespace, entry: ModelEntry, store: ResultStore) -> None:
+    """Part 1: the grid on ``args.images`` images."""
+    samples = load_dataset(args.data)[: args.images]
+    methods = method_names() if args.methods == "all" else args.methods.split(",")
+    options = GridOptions(
+        metrics=tuple(args.metrics.split(",")), seed=0, batch_size=args.batch_size, examples=0
+    )
+    runner = GridRunner(store, "bench", samples, [entry], methods, options, progress=True)
+    totals = runner.run(command=["bench_grid"])
+    table = per_method_seconds(store)
+    parts = ["explain", "deletion_auc", "insertion_auc", "attack_flip", "pointing", "sanity_spearman"]
+    names = ["explain", "deletion", "insertion", "attack", "pointing", "sanity"]
+    print(f"\nseconds per image on {entry.label}, {len(samples)} image(s), {args.metrics}:")
+    print(f"{'method':<12}" + "".join(f"{n:>11}" for n in names) + f"{'total':>11}{'images/s':>11}")
+    for method in methods:
+        row = table.get(method, {})
+        total = sum(row.values())
+        cells = "".join(f"{row[p]:>11.2f}" if p in row else f"{'-':>11}" for p in parts)
+        print(f"{method:<12}{cells}{total:>11.2f}{1 / total:>11.4f}")
+    per_image = totals.seconds / max(totals.images, 1)
+    print(
+        f"whole grid: {totals.seconds:.1f} s wall for {totals.images} image(s) = {per_image:.1f} s per image"
+    )
+    print(f"  = {1 / per_image:.5f} images/s on {entry.model.device}")
+    for devices in (1, 8):
+        hours = IMAGENET_VAL * per_image / devices / 3600
+        arithmetic = f"{IMAGENET_VAL} x {per_image:.1f} s / {devices}"
+        print(
+            f"  ImageNet val on {devices} device(s) of this kind: {arithmetic} = {hours:.1f} h "
+            f"({hours / 24:.1f} days)"
+        )
+
+
+def memory(args: argparse.Namespace, entry: ModelEntry, store: ResultStore) -> None:
+    """Part 2: resident memory over ``args.memory_images`` images of a cheap grid."""
+    samples = load_dataset(args.data)[: args.memory_images]
+    options = GridOptions(
+        metrics=tuple(args.memory_metrics.split(",")),
+        step=args.memory_step,
+        batch_size=args.batch_size,
+        examples=4,
+    )
+    methods = args.memory_methods.split(",")
+    print(f"\nresident memory, {methods} x {options.metrics} (step {options.step}) on {entry.label}:")
+    start = time.perf_counter()
+    print(f"  {0:>5} images: {resident_mib():8.1f} MiB")
+    for done in range(args.memory_every, len(samples) + 1, args.memory_every):
+        GridRunner(store, "memory", samples[:done], [entry], methods, options, progress=False).run()
+        print(f"  {done:>5} images: {resident_mib():8.1f} MiB  ({time.perf_counter() - start:.0f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--images", type=int, default=1, help="images for the timing grid (0: skip it)")
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--weights", default="default")
+    parser.add_argument("--methods", default="all")
+    parser.add_argument("--metrics", default="deletion,insertion,attack,pointing")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--store", type=Path, default=None, help="keep the results here (default: a temp file)"
+    )
+    parser.add_argument("--memory-images", type=int, default=0)
+    parser.add_argument("--memory-every", type=int, default=50)
+    parser.add_argument("--memory-methods", default="gradcam")
+    parser.add_argument("--memory-metrics", default="deletion,insertion,attack,pointing")
+    parser.add_argument("--memory-step", type=int, default=224 * 56, help="curve step of the memory run")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    print(f"device: {describe_device(device)}")
+    seed_everything(0)
+    entry = ModelEntry(
+        model_label(args.model, args.weights), load_model(args.model, args.weights, device=device)
+    )
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        ResultStore(args.store or Path(folder) / "r.sqlite") as store,
+    ):
+        if args.images:
+            grid(args, entry, store)
+        if args.memory_images:
+            memory(args, entry, store)
+
+
+if __name__ == "__main__":
+    main()

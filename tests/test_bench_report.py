@@ -1,0 +1,136 @@
+"""``suny report`` on hand-made stores: the aggregation (mean over an image's classes, then over
+images), best and second best in the right direction, n per cell, the three table formats, the
+curves, the gallery and the HTML page, and several stores read as one."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from suny.benchmark.report import open_results, summarise, write_report
+from suny.benchmark.store import ExplanationKey, ResultStore, Score, png_bytes
+from suny.cli.main import main
+
+#: method -> image -> class -> (deletion, insertion, flip, size, pointing)
+VALUES = {
+    "gradcam": {
+        "a": {1: (0.2, 0.6, 1, 0.5, 0.9), 2: (0.4, 0.8, 0, 0.5, None)},
+        "b": {3: (0.5, 0.5, 1, 1.0, 0.3)},
+    },
+    "rise": {
+        "a": {1: (0.1, 0.5, 0, 0.2, 0.5), 2: (0.1, 0.5, 0, 0.2, 0.5)},
+        "b": {3: (0.1, 0.4, 0, 0.2, 0.4)},
+    },
+    "suny": {
+        "a": {1: (0.3, 0.9, 1, 0.25, 0.7), 2: (0.3, 0.9, 1, 0.25, 0.7)},
+        "b": {3: (0.2, 0.9, 1, 0.25, 0.8)},
+    },
+}
+SETTINGS = {"step": 2, "pixels": 4, "sanity_layers": ["fc", "conv"], "method_options": {}}
+
+
+def fill(path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), suny_options=None) -> None:
+    with ResultStore(path) as store:
+        run = store.start_run("host", 0, 1, "cpu", ["suny", "bench"], 500.0)
+        for method, per_image in VALUES.items():
+            options = suny_options if method == "suny" and suny_options else {}
+            config = f"{method}-{model}-{len(options)}"
+            store.add_config(config, model, method, SETTINGS | {"method_options": options})
+            for image in images:
+                key = ExplanationKey("set", image, model, method, 0, config)
+                if image == "a":
+                    store.add_image("set", image, model, png_bytes(np.full((4, 4, 3), 90, np.uint8)))
+                for target, (deletion, insertion, flip, size, pointing) in per_image[image].items():
+                    curve = np.array([1.0, deletion, 0.0], dtype=np.float32)
+                    store.add_scores(
+                        key,
+                        [
+                            Score(target, "deletion_auc", deletion, 1.0, {"deletion": curve}),
+                            Score(target, "insertion_auc", insertion, 1.0, {"insertion": 1 - curve}),
+                            Score(target, "attack_flip", flip, 0.5),
+                            Score(target, "attack_size", size, 0.0),
+                            Score(target, "pointing", pointing, 0.5),
+                            Score(
+                                target, "sanity_spearman", 0.1, 1.0, {"sanity_spearman": np.array([0.5, 0.1])}
+                            ),
+                        ],
+                        run,
+                    )
+                    picture = png_bytes(np.eye(4, dtype=np.float32)) if image == "a" else None
+                    store.add_explanation(key, target, 2.0, picture, run)
+        store.finish_run(run, 2, 6, 0, 510.0)
+
+
+def cells(path: Path) -> dict:
+    with open_results([path]) as store:
+        summary = summarise(store)
+    return {(summary.labels[g], g[1]): c for g, c in summary.cells.items()}
+
+
+def test_scores_are_means_over_classes_then_images(tmp_path):
+    fill(tmp_path / "r.sqlite")
+    grad = cells(tmp_path / "r.sqlite")["gradcam", "net"]
+    assert grad["deletion_auc"].value == pytest.approx((0.3 + 0.5) / 2) and grad["deletion_auc"].n == 2
+    assert grad["overall"].value == pytest.approx((0.4 + 0.0) / 2)
+    assert grad["pointing"].value == pytest.approx((0.9 + 0.3) / 2)  # class 2 has no box
+    assert grad["attack_flip"].value == pytest.approx(0.75) and grad["attack_size"].value == pytest.approx(
+        0.75
+    )
+    assert grad["attack_score"].value == pytest.approx(1.0)
+    assert grad["explain_seconds"].value == pytest.approx((4.0 + 2.0) / 2)  # 2 s per class
+    assert grad["metric_seconds"].value == pytest.approx((2 * 4.0 + 4.0) / 2)
+    assert grad["total_seconds"].value == pytest.approx(9.0)
+    assert cells(tmp_path / "r.sqlite")["rise", "net"]["attack_score"].value == 0.0
+
+
+def test_tables_mark_best_and_second_in_the_right_direction(tmp_path):
+    fill(tmp_path / "r.sqlite")
+    written = write_report([tmp_path / "r.sqlite"], tmp_path / "out")
+    out = tmp_path / "out"
+    for name in ("set-fidelity", "set-attack", "set-pointing", "set-sanity", "set-cost"):
+        assert f"{name}.csv" in written and (out / f"{name}.tex").is_file()
+    with (out / "set-fidelity.csv").open() as handle:
+        rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert (
+        float(rows["rise"]["net:deletion_auc"]) == pytest.approx(0.1)
+        and rows["rise"]["net:deletion_auc:n"] == "2"
+    )
+    markdown = (out / "tables.md").read_text()
+    # deletion: rise 0.1 (best, lower is better), suny 0.25 (second), gradcam 0.4
+    assert "| rise | **0.100** <sub>2</sub> | 0.450 <sub>2</sub> | <u>0.350</u> <sub>2</sub> |" in markdown
+    assert (
+        "| suny | <u>0.250</u> <sub>2</sub> | **0.900** <sub>2</sub> | **0.650** <sub>2</sub> |" in markdown
+    )
+    assert "| gradcam | 0.400 <sub>2</sub> | <u>0.600</u> <sub>2</sub> | 0.200 <sub>2</sub> |" in markdown
+    latex = (out / "set-pointing.tex").read_text()
+    assert "suny & \\textbf{0.750} {\\scriptsize(2)}" in latex and "\\underline{0.600}" in latex
+    page = (out / "index.html").read_text()
+    for picture in (
+        "set-net-deletion.png",
+        "set-net-insertion.png",
+        "set-net-gallery.png",
+        "set-net-sanity.png",
+    ):
+        assert picture in written and (out / picture).stat().st_size > 1000 and picture in page
+    assert "<b>0.100</b>" in page and "500 → 510" in page
+
+
+def test_several_stores_are_read_as_one(tmp_path):
+    fill(tmp_path / "a.sqlite", images=("a",))
+    fill(tmp_path / "b.sqlite", images=("b",))
+    fill(tmp_path / "c.sqlite", model="other", suny_options={"set_size": 4})
+    fill(tmp_path / "whole.sqlite")
+    paths = [str(tmp_path / f"{n}.sqlite") for n in "abc"]
+    assert (
+        main(["report", *paths, "--out", str(tmp_path / "out"), "--merge-into", str(tmp_path / "m.sqlite")])
+        == 0
+    )
+    merged, whole = cells(tmp_path / "m.sqlite"), cells(tmp_path / "whole.sqlite")
+    assert {k: v for k, v in merged.items() if k[1] == "net"} == whole
+    assert merged["suny (set_size=4)", "other"]["deletion_auc"].n == 2
+    header = (tmp_path / "out/set-fidelity.csv").read_text().splitlines()[0]
+    assert "net:deletion_auc" in header and "other:deletion_auc" in header
+    assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
