@@ -117,3 +117,31 @@ def test_not_a_convolution_lists_the_convolutions():
     model = load_model("resnet18", "none")
     with pytest.raises(LayerError, match="prunes one of: conv1, layer1.0.conv1"):
         FilterReplay(model, "layer4", torch.rand(1, 3, 32, 32))
+
+
+class InPlaceAfterConvNet(nn.Module):
+    """An in-place, non-idempotent operation right after the convolution: recording the head must
+    keep the convolution's output as it was."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        y.mul_(3.0).add_(1.0)
+        return self.head(y.mean(dim=(2, 3)))
+
+
+def test_in_place_operations_after_the_convolution_do_not_leak_into_the_replay():
+    from suny.models import Preprocessing
+
+    torch.manual_seed(0)
+    prep = Preprocessing(8, 8, (0.0,) * 3, (1.0,) * 3)
+    model = ImageClassifier(InPlaceAfterConvNet(), prep, ["a", "b", "c"], "conv")
+    image = torch.rand(1, 3, 8, 8)
+    replay = FilterReplay(model, "conv", image)
+    assert replay.replays_tail
+    keep = random_keep(4)
+    assert_close_relative(replay.logits(keep), pruned_forward(model, "conv", keep, image))

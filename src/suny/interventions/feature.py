@@ -59,9 +59,7 @@ class FeatureMasks:
     def retained(self, members: Tensor) -> Tensor:
         """``prod_{k in S}(1 - m_k)`` for each row of ``members`` (B, s): cause indices, with
         ``-1`` padding for sets smaller than ``s``. Returns (B, 1, H, W)."""
-        padded = torch.cat(
-            [1 - self.masks, torch.ones_like(self.masks[:1])]
-        )  # index -1 -> factor 1
+        padded = torch.cat([1 - self.masks, torch.ones_like(self.masks[:1])])  # index -1 -> factor 1
         return padded[members].prod(dim=1, keepdim=False).unsqueeze(1)
 
     def images(self, members: Tensor, mode: Literal["remove", "keep"]) -> Tensor:

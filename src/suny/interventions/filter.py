@@ -19,6 +19,9 @@ really zeroed.
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
 import torch
 import torch.fx as fx
 from torch import Tensor, nn
@@ -40,6 +43,61 @@ def _is_size_query(node: fx.Node) -> bool:
     return (node.op == "call_method" and node.target in ("size", "dim")) or (
         node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",)
     )
+
+
+@dataclass(frozen=True)
+class GraphSplit:
+    """A traced network split at a convolution: ``tail`` takes the convolution's output and then
+    the other ``boundary`` values (head nodes the tail reads), in order."""
+
+    root: fx.GraphModule
+    tail: fx.GraphModule
+    boundary: list[fx.Node]
+    carries_batch: frozenset[fx.Node]
+
+
+_SPLITS: weakref.WeakKeyDictionary[nn.Module, dict[str, GraphSplit]] = weakref.WeakKeyDictionary()
+
+
+def graph_split(network: nn.Module, conv_name: str) -> GraphSplit:
+    """Trace ``network`` and split it at ``conv_name`` (cached per network and convolution: the
+    graph modules share the network's parameters, so later weight changes are seen)."""
+    cached = _SPLITS.setdefault(network, {})
+    if conv_name not in cached:
+        cached[conv_name] = _split(network, conv_name)
+    return cached[conv_name]
+
+
+def _split(network: nn.Module, conv_name: str) -> GraphSplit:
+    tracer = _ConvLeafTracer()
+    graph = tracer.trace(network)
+    root = fx.GraphModule(tracer.root, graph)
+    conv_nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == conv_name]
+    if len(conv_nodes) != 1:
+        raise RuntimeError(f"{conv_name} appears {len(conv_nodes)} times in the graph")
+    conv_node = conv_nodes[0]
+    tail: set[fx.Node] = set()
+    carries_batch: set[fx.Node] = set()
+    for node in graph.nodes:
+        inputs = node.all_input_nodes
+        if node is conv_node or _is_size_query(node) or any(i in tail for i in inputs):
+            tail.add(node)
+        if node.op == "placeholder" or any(i in carries_batch for i in inputs):
+            carries_batch.add(node)
+    # Head values the tail reads: the convolution's output first, then the others in order.
+    boundary = [conv_node] + [
+        n for n in graph.nodes if n not in tail and n.op != "get_attr" and any(u in tail for u in n.users)
+    ]
+    tail_graph = fx.Graph()
+    env = {node: tail_graph.placeholder(f"head_{node.name}") for node in boundary}
+    for node in graph.nodes:
+        if node in env:
+            continue
+        if node.op == "output":
+            tail_graph.output(fx.map_arg(node.args[0], env.__getitem__))
+        elif node in tail or (node.op == "get_attr" and any(u in tail for u in node.users)):
+            env[node] = tail_graph.node_copy(node, env.__getitem__)
+    return GraphSplit(root, fx.GraphModule(root, tail_graph), boundary, frozenset(carries_batch))
 
 
 class FilterReplay:
@@ -80,57 +138,26 @@ class FilterReplay:
 
     # ------------------------------------------------------------------------ tracing
     def _build_tail(self) -> None:
-        tracer = _ConvLeafTracer()
-        graph = tracer.trace(self.model.network)
-        root = fx.GraphModule(tracer.root, graph)
-        conv_nodes = [
-            n for n in graph.nodes if n.op == "call_module" and n.target == self.conv_name
-        ]
-        if len(conv_nodes) != 1:
-            raise RuntimeError(f"{self.conv_name} appears {len(conv_nodes)} times in the graph")
-        conv_node = conv_nodes[0]
-        tail: set[fx.Node] = set()
-        carries_batch: set[fx.Node] = set()
-        for node in graph.nodes:
-            inputs = node.all_input_nodes
-            if node is conv_node or _is_size_query(node) or any(i in tail for i in inputs):
-                tail.add(node)
-            if node.op == "placeholder" or any(i in carries_batch for i in inputs):
-                carries_batch.add(node)
-        # Head values the tail reads: the convolution's output first, then the others in order.
-        boundary = [conv_node] + [
-            n
-            for n in graph.nodes
-            if n not in tail and n.op != "get_attr" and any(u in tail for u in n.users)
-        ]
-        tail_graph = fx.Graph()
-        env = {node: tail_graph.placeholder(f"head_{node.name}") for node in boundary}
-        for node in graph.nodes:
-            if node in env:
-                continue
-            if node.op == "output":
-                tail_graph.output(fx.map_arg(node.args[0], env.__getitem__))
-            elif node in tail or (node.op == "get_attr" and any(u in tail for u in node.users)):
-                env[node] = tail_graph.node_copy(node, env.__getitem__)
-        self._tail = fx.GraphModule(root, tail_graph)
-
-        # Run the head once and keep the boundary values.
-        wanted = set(boundary)
+        split = graph_split(self.model.network, self.conv_name)
+        wanted = set(split.boundary)
         values: dict[fx.Node, object] = {}
 
         class _Recorder(fx.Interpreter):
             def run_node(self, n: fx.Node) -> object:
                 result = super().run_node(n)
                 if n in wanted:
-                    values[n] = result
+                    # A copy: later in-place operations of the head (a ReLU(inplace=True) after the
+                    # convolution, a residual "+=") must not change what the tail will read.
+                    values[n] = result.clone() if isinstance(result, Tensor) else result
                 return result
 
         with torch.no_grad():
-            _Recorder(root).run(self.model.normalise(self.image))
+            _Recorder(split.root).run(self.model.normalise(self.image))
         self.forward_passes += 1
-        self.activations = values[conv_node].detach()
-        self._head_values = [values[n] for n in boundary[1:]]
-        self._head_batched = [n in carries_batch for n in boundary[1:]]
+        self._tail = split.tail
+        self.activations = values[split.boundary[0]]
+        self._head_values = [values[n] for n in split.boundary[1:]]
+        self._head_batched = [n in split.carries_batch for n in split.boundary[1:]]
 
     # ---------------------------------------------------------------------- replaying
     def pruned_activations(self, keep: Tensor) -> Tensor:

@@ -168,8 +168,7 @@ class ImageClassifier(nn.Module):
         valid = self.layer_names()
         if name not in valid:
             raise LayerError(
-                f"{self.name} has no explainable layer {name!r}. Valid layers (in order): "
-                + ", ".join(valid)
+                f"{self.name} has no explainable layer {name!r}. Valid layers (in order): " + ", ".join(valid)
             )
         return self.network.get_submodule(name)
 
@@ -203,9 +202,11 @@ def preserved_mode(module: nn.Module) -> Iterator[None]:
 
 @contextmanager
 def captured_output(module: nn.Module) -> Iterator[list[Tensor]]:
-    """Collect the outputs of ``module`` while the block runs; the hook is removed on exit."""
+    """Collect (detached copies of) the outputs of ``module`` while the block runs; the hook is
+    removed on exit. Copies, because a later in-place operation (``ReLU(inplace=True)``) would
+    otherwise change what was captured."""
     outputs: list[Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+    handle = module.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach().clone()))
     try:
         yield outputs
     finally:

@@ -93,14 +93,10 @@ def load_model(
     num_classes = _num_classes(network)
     if class_names is None:
         class_names = (
-            imagenet_class_names()
-            if num_classes == 1000
-            else [f"class {i}" for i in range(num_classes)]
+            imagenet_class_names() if num_classes == 1000 else [f"class {i}" for i in range(num_classes)]
         )
     if len(class_names) != num_classes:
-        raise ModelError(
-            f"{len(class_names)} class names given for a model with {num_classes} classes"
-        )
+        raise ModelError(f"{len(class_names)} class names given for a model with {num_classes} classes")
     model = ImageClassifier(network, preprocessing, class_names, default_layer, name=name)
     model = model.to(device)
     if torch.device(device).type == "cpu":
@@ -152,9 +148,7 @@ def _efficientnet_lite(
     return network, preprocessing, f"_blocks.{len(network._blocks) - 1}"
 
 
-def _torchvision(
-    name: str, weights: str, checkpoint: dict | None
-) -> tuple[nn.Module, Preprocessing, str]:
+def _torchvision(name: str, weights: str, checkpoint: dict | None) -> tuple[nn.Module, Preprocessing, str]:
     builder_kwargs: dict = {"weights": None}
     if name in ("inception_v3", "googlenet"):
         builder_kwargs["init_weights"] = True
@@ -176,9 +170,7 @@ def _torchvision(
             head = _classifier_weight_key(checkpoint)
             builder_kwargs["num_classes"] = _checkpoint_classes(checkpoint, head)
             if name in ("inception_v3", "googlenet"):
-                builder_kwargs["aux_logits"] = any(
-                    "AuxLogits" in k or "aux" in k for k in checkpoint
-                )
+                builder_kwargs["aux_logits"] = any("AuxLogits" in k or "aux" in k for k in checkpoint)
         network = torchvision.models.get_model(name, **builder_kwargs)
         if checkpoint is not None:
             _load_state(network, checkpoint, name)
@@ -190,9 +182,7 @@ def _torchvision(
 def _last_conv_container(network: nn.Module) -> str:
     """The last top-level child that holds a convolution (``features`` for most torchvision CNNs)."""
     holders = [
-        n
-        for n, child in network.named_children()
-        if any(isinstance(m, nn.Conv2d) for m in child.modules())
+        n for n, child in network.named_children() if any(isinstance(m, nn.Conv2d) for m in child.modules())
     ]
     if not holders:
         raise ModelError("the network has no Conv2d layer: SUNY explains convolutional classifiers")
@@ -214,18 +204,14 @@ def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
-    if not isinstance(loaded, dict) or not all(
-        isinstance(v, torch.Tensor) for v in loaded.values()
-    ):
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise ModelError(f"{path}: expected a state dict (parameter name -> tensor)")
     return {k.removeprefix("module."): v for k, v in loaded.items()}
 
 
 def _classifier_weight_key(state: dict[str, torch.Tensor]) -> str:
     """The key of the last 2-D weight (the classifier) in a state dict."""
-    matrices = [
-        k for k, v in state.items() if k.endswith("weight") and v.dim() == 2 and "Aux" not in k
-    ]
+    matrices = [k for k, v in state.items() if k.endswith("weight") and v.dim() == 2 and "Aux" not in k]
     if not matrices:
         raise ModelError("the checkpoint has no linear classifier weight")
     return matrices[-1]
