@@ -52,7 +52,8 @@ def throughput(model, image, args) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--model", default="efficientnet-lite0")
     parser.add_argument("--weights", default="default")
     parser.add_argument("--layer", default=None)
@@ -77,7 +78,8 @@ def main() -> None:
         f"{inside:.1f} passes/s inside SUNY vs {plain:.1f} plain batched -> ratio {inside / plain:.2f}"
     )
 
-    suny_filter = Suny(model, args.layer, cause="filter", batch_size=args.batch_size, precision=args.precision)
+    options = {"batch_size": args.batch_size, "precision": args.precision}
+    suny_filter = Suny(model, args.layer, cause="filter", **options)
     gradcam = create_method("gradcam", model, layer=args.layer)
     target = [int(model.probabilities(image[None]).argmax())]
     suny_filter.explain(image)

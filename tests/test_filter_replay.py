@@ -13,7 +13,9 @@ from suny.interventions.filter import FilterReplay
 from suny.models import ImageClassifier, load_model
 
 
-def pruned_forward(model: ImageClassifier, conv: str, keep: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+def pruned_forward(
+    model: ImageClassifier, conv: str, keep: torch.Tensor, image: torch.Tensor
+) -> torch.Tensor:
     """Logits of deep copies of ``model`` whose pruned filters have all their weights zeroed."""
     rows = []
     for row in keep:
@@ -115,7 +117,7 @@ def test_replay_does_not_corrupt_its_cache_with_in_place_tail_ops():
 
 def test_not_a_convolution_lists_the_convolutions():
     model = load_model("resnet18", "none")
-    with pytest.raises(LayerError, match="prunes one of: conv1, layer1.0.conv1"):
+    with pytest.raises(LayerError, match=r"prunes one of: conv1, layer1\.0\.conv1"):
         FilterReplay(model, "layer4", torch.rand(1, 3, 32, 32))
 
 

@@ -47,7 +47,7 @@ def test_lite_preprocessing_matches_the_weights():
 
 def test_preprocess_resizes_short_side_then_centre_crops(lite0):
     tensor = lite0.preprocess(sample_image())
-    assert tensor.shape == (3, 224, 224) and 0 <= float(tensor.min()) and float(tensor.max()) <= 1
+    assert tensor.shape == (3, 224, 224) and float(tensor.min()) >= 0 and float(tensor.max()) <= 1
 
 
 def test_default_layers():
@@ -87,7 +87,7 @@ def test_pretrained_torchvision_weights_missing_gives_clear_error(monkeypatch):
 
 
 def test_unknown_model():
-    with pytest.raises(ModelError, match="known models: .*efficientnet-lite0"):
+    with pytest.raises(ModelError, match=r"known models: .*efficientnet-lite0"):
         load_model("alexnet9000")
 
 

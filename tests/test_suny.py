@@ -12,7 +12,8 @@ from conftest import ChannelSumNet, toy_classifier
 
 from suny.errors import LayerError, SunyError
 from suny.method import Suny
-from suny.method.suny import combine, responsibility_map
+from suny.method.suny import combine
+from suny.ops import weighted_map
 
 
 def sigmoid(z: float) -> float:
@@ -165,7 +166,7 @@ def test_combinations():
 
 def test_responsibility_map_is_relu_of_the_weighted_sum_then_minmax():
     activations = torch.tensor([[[[1.0, -1.0], [0.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]]]])
-    got = responsibility_map(torch.tensor([1.0, 0.5]), activations, (2, 2))
+    got = weighted_map(torch.tensor([[1.0, 0.5]]), activations, (2, 2))[0]
     # weighted = [[1, -0.5], [0.5, 2]] -> relu -> [[1, 0], [0.5, 2]] -> minmax
     assert got.flatten().tolist() == pytest.approx([0.5, 0.0, 0.25, 1.0])
 
@@ -214,11 +215,11 @@ def test_lite0_explanation_carries_every_field(lite0, cat_image, tmp_path):
     assert explanation.num_causes == 320
     assert len(explanation.necessary_set) == len(explanation.sufficient_set) == 6
     assert explanation.combined_map.shape == (224, 224)
-    assert 0 <= float(explanation.combined_map.min()) and float(explanation.combined_map.max()) == 1
+    assert float(explanation.combined_map.min()) >= 0 and float(explanation.combined_map.max()) == 1
     # 2K singletons + at most P * (n - 1) + 1 coalitions per game + the clean passes
     assert 640 < explanation.forward_passes <= 3 + 640 + 2 * (8 * 5 + 1)
     # the last block ends in a linear bottleneck: its positive part keeps the maps informative
-    assert 0.05 < float((explanation.combined_map > 0).float().mean())
+    assert float((explanation.combined_map > 0).float().mean()) > 0.05
     explanation.save_json(tmp_path / "e.json")
     summary = json.loads((tmp_path / "e.json").read_text())
     assert summary["target"] == explanation.target and len(summary["necessity"]) == 320
@@ -237,7 +238,9 @@ def test_lite0_feature_causes_on_an_early_layer(lite0, cat_image):
 
 def test_single_permutation_has_undefined_stderr_written_as_null(tmp_path):
     image = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(3))
-    explanation = Suny(three_cause_model(), "layer", set_size=3, permutations=1, exact=False).explain(image, 0)
+    explanation = Suny(three_cause_model(), "layer", set_size=3, permutations=1, exact=False).explain(
+        image, 0
+    )
     assert torch.isnan(explanation.necessity_stderr[explanation.necessary_set]).all()
     explanation.save_json(tmp_path / "e.json")
     summary = json.loads((tmp_path / "e.json").read_text())

@@ -27,6 +27,13 @@ def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
 
 
+def weighted_map(weights: Tensor, maps: Tensor, size: tuple[int, int]) -> Tensor:
+    """``minmax(upsample(relu(sum_k w_k maps_k)))``: (B, K) weights and (B, K, h, w) maps to
+    (B, H, W) in [0, 1] (the CAM map, and SUNY's Alg. 1 lines 21-22)."""
+    cam = (weights[:, :, None, None].to(maps) * maps).sum(dim=1, keepdim=True).relu()
+    return minmax(upsample(cam, size))[:, 0]
+
+
 def gaussian_kernel1d(kernel_size: int, sigma: float, device=None, dtype=torch.float32) -> Tensor:
     """Normalised 1-D Gaussian weights of odd length ``kernel_size``."""
     if kernel_size % 2 != 1:

@@ -17,12 +17,10 @@ from torch import Tensor
 from suny.baselines.common import (
     Baseline,
     activations_and_gradients,
-    layer_activations,
     mask_scores,
-    weighted_map,
 )
 from suny.models.wrapper import ImageClassifier
-from suny.ops import batched
+from suny.ops import batched, weighted_map
 from suny.saliency import SaliencyResult, register
 
 
@@ -41,7 +39,7 @@ class CAM(Baseline):
             if self.uses_gradients:
                 activations, gradients = activations_and_gradients(self.model, module, x, c)
             else:
-                activations, gradients = layer_activations(self.model, module, x), None
+                activations, gradients = self.model.forward_with_layer(x, self.layer)[1], None
             weights = self.channel_weights(x, c, activations, gradients)
             maps.append(weighted_map(weights, activations, tuple(x.shape[-2:])))
         return SaliencyResult(maps=torch.cat(maps))

@@ -77,11 +77,6 @@ def _tapped_forward(
     return logits, captured[0]
 
 
-def layer_activations(model: ImageClassifier, module: nn.Module, images: Tensor) -> Tensor:
-    """The output ``A`` (B, K, h, w) of ``module`` on ``images``."""
-    return _tapped_forward(model, module, images, graph=False)[1]
-
-
 def activations_and_gradients(
     model: ImageClassifier, module: nn.Module, images: Tensor, targets: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -129,10 +124,3 @@ def mask_scores(
         inputs = images[b] * masks if substrate is None else torch.lerp(substrate[b], images[b], masks)
         scores[b, k] = target_probabilities(model, inputs, targets[b], amp)
     return scores
-
-
-def weighted_map(weights: Tensor, maps: Tensor, size: tuple[int, int]) -> Tensor:
-    """``minmax(upsample(relu(sum_k w_k maps_k)))``: (B, K) weights and (B, K, h, w) maps to
-    (B, H, W) in [0, 1]."""
-    cam = (weights[:, :, None, None] * maps).sum(dim=1, keepdim=True).relu()
-    return minmax(upsample(cam, size))[:, 0]

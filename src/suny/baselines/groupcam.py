@@ -10,11 +10,10 @@ from suny.baselines.common import (
     activations_and_gradients,
     mask_scores,
     target_probabilities,
-    weighted_map,
 )
 from suny.errors import SunyError
 from suny.models.wrapper import ImageClassifier
-from suny.ops import batched, gaussian_blur, minmax, upsample
+from suny.ops import batched, gaussian_blur, minmax, upsample, weighted_map
 from suny.saliency import SaliencyResult, register
 
 

@@ -39,12 +39,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="module name of the layer to explain (default: the architecture's; "
         "'suny layers MODEL' lists the valid names)",
     )
-    group.add_argument(
-        "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"
-    )
-    group.add_argument(
-        "--seed", type=int, default=0, help="random seed: same seed, same result (default: 0)"
-    )
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    group.add_argument("--seed", type=int, default=0, help="random seed: same seed, same result (default: 0)")
 
 
 def resolve_device(name: str | None) -> torch.device:

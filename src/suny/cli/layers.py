@@ -17,9 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "SUNY-filter prunes with 'conv'.",
     )
     parser.add_argument("model", nargs="?", default="efficientnet-lite0", help="model name")
-    parser.add_argument(
-        "--weights", default="none", help="weights to load (layers do not depend on them)"
-    )
+    parser.add_argument("--weights", default="none", help="weights to load (layers do not depend on them)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--list-models", action="store_true", help="list the model names instead")
     parser.set_defaults(run=run)
@@ -32,9 +30,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.weights)
     layers, convs = model.layer_names(), set(model.conv_names())
     if args.json:
-        print(
-            json.dumps({"default": model.default_layer, "layers": layers, "convs": sorted(convs)})
-        )
+        print(json.dumps({"default": model.default_layer, "layers": layers, "convs": sorted(convs)}))
         return 0
     for name in layers:
         marks = ("*" if name == model.default_layer else " ") + (" conv" if name in convs else "")

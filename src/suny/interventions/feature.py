@@ -18,7 +18,6 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from suny.models.wrapper import ImageClassifier, captured_output
 from suny.ops import gaussian_blur, minmax, upsample
 
 Substrate = Literal["black", "blur", "mean"]
@@ -34,13 +33,6 @@ def substrate_image(image: Tensor, substrate: Substrate) -> Tensor:
     if substrate == "mean":
         return image.mean(dim=(2, 3), keepdim=True).expand_as(image)
     raise ValueError(f"unknown substrate {substrate!r}; use black, blur or mean")
-
-
-def layer_activations(model: ImageClassifier, layer: str, images: Tensor) -> tuple[Tensor, Tensor]:
-    """(logits, activations of ``layer``) for ``images`` in one forward pass."""
-    with torch.no_grad(), captured_output(model.layer(layer)) as outputs:
-        logits = model(images)
-    return logits, outputs[0]
 
 
 class FeatureMasks:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from suny.interventions.feature import FeatureMasks, Substrate, layer_activations, members_of
+from suny.interventions.feature import FeatureMasks, Substrate, members_of
 from suny.interventions.filter import FilterReplay
 from suny.models.wrapper import ImageClassifier
 from suny.ops import batched
@@ -113,7 +113,7 @@ class FeatureCauses(Causes):
     ) -> None:
         super().__init__(model, image, batch_size, precision, progress)
         self.layer = layer
-        self.logits, activations = layer_activations(model, layer, image)
+        self.logits, activations = model.forward_with_layer(image, layer)
         self.activations = activations.float().relu()
         self.forward_passes = 1
         self.masks = FeatureMasks(image, self.activations, substrate)
@@ -146,7 +146,7 @@ class FilterCauses(Causes):
         self.forward_passes = self.replay.forward_passes
         activations = self.replay.activations
         if layer != self.layer:
-            _, layer_maps = layer_activations(model, layer, image)
+            _, layer_maps = model.forward_with_layer(image, layer)
             self.forward_passes += 1
             if layer_maps.shape[1] == self.replay.num_filters:
                 activations = layer_maps

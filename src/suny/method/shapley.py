@@ -68,9 +68,7 @@ def exact_shapley(game: Game, num_players: int) -> ShapleyEstimate:
     """Exact Shapley values by enumerating all ``2**num_players`` coalitions (one batched call)."""
     n = num_players
     if n > 20:
-        raise ValueError(
-            f"exact enumeration of {n} players needs 2**{n} coalitions; sample instead"
-        )
+        raise ValueError(f"exact enumeration of {n} players needs 2**{n} coalitions; sample instead")
     cached = game if isinstance(game, CachedGame) else CachedGame(game, n)
     codes = torch.arange(2**n)
     coalitions = (codes[:, None] >> torch.arange(n)[None, :]) & 1 == 1  # bit i = player i
@@ -86,9 +84,7 @@ def exact_shapley(game: Game, num_players: int) -> ShapleyEstimate:
         with_i = codes[without] | (1 << i)
         phi[i] = (weights[sizes[without]] * (values[with_i] - values[without])).sum()
     full, empty = float(values[-1]), float(values[0])
-    return ShapleyEstimate(
-        phi, torch.zeros(n, dtype=torch.float64), full, empty, cached.evaluations
-    )
+    return ShapleyEstimate(phi, torch.zeros(n, dtype=torch.float64), full, empty, cached.evaluations)
 
 
 def sampled_shapley(

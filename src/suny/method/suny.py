@@ -26,7 +26,7 @@ from suny.method.causes import Causes, FeatureCauses, FilterCauses, Precision
 from suny.method.explanation import CauseType, Explanation
 from suny.method.shapley import CachedGame, ShapleyEstimate, exact_shapley, sampled_shapley
 from suny.models.wrapper import ImageClassifier, preserved_mode
-from suny.ops import minmax, upsample
+from suny.ops import minmax, weighted_map
 
 Combination = Literal["sum", "product", "necessity", "sufficiency"]
 COMBINATIONS: tuple[str, ...] = ("sum", "product", "necessity", "sufficiency")
@@ -43,14 +43,6 @@ def combine(necessity_map: Tensor, sufficiency_map: Tensor, rule: Combination = 
     if rule == "sufficiency":
         return sufficiency_map
     raise SunyError(f"unknown combination {rule!r}; use one of {', '.join(COMBINATIONS)}")
-
-
-def responsibility_map(
-    responsibilities: Tensor, activations: Tensor, size: tuple[int, int]
-) -> Tensor:
-    """``minmax(upsample(relu(sum_k R(k) A_k)))`` as an (H, W) map (paper Alg. 1, lines 21-22)."""
-    weighted = torch.einsum("k,khw->hw", responsibilities.to(activations), activations[0])
-    return minmax(upsample(weighted.relu()[None, None], size))[0, 0]
 
 
 class Suny:
@@ -178,8 +170,9 @@ class Suny:
 
         necessity, sufficiency = spread(r_n.values, necessary), spread(r_s.values, sufficient)
         size_hw = tuple(causes.image.shape[-2:])
-        necessity_map = responsibility_map(necessity, causes.activations, size_hw)
-        sufficiency_map = responsibility_map(sufficiency, causes.activations, size_hw)
+        necessity_map, sufficiency_map = weighted_map(
+            torch.stack([necessity, sufficiency]), causes.activations.expand(2, -1, -1, -1), size_hw
+        )
         return Explanation(
             necessity_map=necessity_map,
             sufficiency_map=sufficiency_map,
@@ -235,4 +228,4 @@ class Suny:
         return sampled_shapley(cached, n, self.permutations, generator)
 
 
-__all__ = ["COMBINATIONS", "Suny", "combine", "responsibility_map"]
+__all__ = ["COMBINATIONS", "Suny", "combine"]

@@ -68,6 +68,13 @@ class ImageClassifier(nn.Module):
         return self.network(self.normalise(images))
 
     @torch.no_grad()
+    def forward_with_layer(self, images: Tensor, layer: str | None = None) -> tuple[Tensor, Tensor]:
+        """(logits, a copy of ``layer``'s output) for ``images`` in one forward pass, no gradients."""
+        with captured_output(self.layer(layer)) as outputs:
+            logits = self(images)
+        return logits, outputs[0]
+
+    @torch.no_grad()
     def probabilities(self, images: Tensor, batch_size: int = 32) -> Tensor:
         """Softmax probabilities (float32), computed in batches of ``batch_size``."""
         return torch.cat([self(chunk).float().softmax(dim=1) for chunk in images.split(batch_size)])
