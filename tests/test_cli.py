@@ -82,3 +82,16 @@ def test_layers_command(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
     assert "suny" in capsys.readouterr().out
+
+
+def test_methods_are_drawn_beside_suny(tmp_path):
+    out = tmp_path / "out"
+    code = main(["explain", *FAST, "--cause", "filter", "--methods", "gradcam,cexcnn", "--out", str(out)])
+    assert code == 0
+    folder = out / "chelsea"
+    assert (folder / "comparison.png").is_file()
+    with np.load(folder / "methods.npz") as arrays:
+        assert set(arrays.files) == {"gradcam", "cexcnn"}
+        assert arrays["gradcam"].shape == (224, 224) and arrays["gradcam"].max() == 1
+    summary = json.loads((folder / "summary.json").read_text())
+    assert "gradcam" in json.dumps(summary)
