@@ -30,9 +30,6 @@ from suny.saliency import method_names
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
 IMAGENET_VAL = 50_000
-#: Methods whose first call's one-time costs (tracing, kernel selection) would distort their time,
-#: warmed up first on another image (with 65-point curves: the metrics' batch shapes).
-WARM_UP = ("gradcam", "gradcam++", "suny-filter")
 
 
 def per_method_seconds(store: ResultStore, dataset: str) -> dict[str, dict[str, float]]:
@@ -50,16 +47,26 @@ def per_method_seconds(store: ResultStore, dataset: str) -> dict[str, dict[str, 
     return table
 
 
+def grid_wall_seconds(store: ResultStore, dataset: str) -> float:
+    """Wall time of the (finished) runs that stored results of ``dataset``: resumed runs add up."""
+    rows = store.query(
+        "SELECT SUM(finished - started) FROM runs WHERE finished IS NOT NULL "
+        "AND run IN (SELECT DISTINCT run FROM results WHERE dataset = ?)",
+        (dataset,),
+    )
+    return rows[0][0] or 0.0
+
+
 def grid(args: argparse.Namespace, entry: ModelEntry, store: ResultStore) -> None:
-    """Part 1: the grid on ``args.images`` images."""
+    """Part 1: the grid on ``args.images`` images (the first image includes one-time costs such as
+    tracing and kernel selection: use two or more for the cheap methods)."""
     samples = load_dataset(args.data)[: args.images]
     methods = method_names() if args.methods == "all" else args.methods.split(",")
     options = GridOptions(
         metrics=tuple(args.metrics.split(",")), seed=0, batch_size=args.batch_size, examples=0
     )
-    runner = GridRunner(store, "bench", samples, [entry], methods, options, progress=True)
-    totals = runner.run(command=["bench_grid"])
-    table = per_method_seconds(store)
+    GridRunner(store, "bench", samples, [entry], methods, options, progress=True).run(command=["bench_grid"])
+    table = per_method_seconds(store, "bench")
     parts = ["explain", "deletion_auc", "insertion_auc", "attack_flip", "pointing", "sanity_spearman"]
     names = ["explain", "deletion", "insertion", "attack", "pointing", "sanity"]
     print(f"\nseconds per image on {entry.label}, {len(samples)} image(s), {args.metrics}:")
@@ -69,10 +76,9 @@ def grid(args: argparse.Namespace, entry: ModelEntry, store: ResultStore) -> Non
         total = sum(row.values())
         cells = "".join(f"{row[p]:>11.2f}" if p in row else f"{'-':>11}" for p in parts)
         print(f"{method:<12}{cells}{total:>11.2f}{1 / total:>11.4f}")
-    per_image = totals.seconds / max(totals.images, 1)
-    print(
-        f"whole grid: {totals.seconds:.1f} s wall for {totals.images} image(s) = {per_image:.1f} s per image"
-    )
+    wall = grid_wall_seconds(store, "bench")
+    per_image = wall / len(samples)
+    print(f"whole grid: {wall:.1f} s wall for {len(samples)} image(s) = {per_image:.1f} s per image")
     print(f"  = {1 / per_image:.5f} images/s on {entry.model.device}")
     for devices in (1, 8):
         hours = IMAGENET_VAL * per_image / devices / 3600

@@ -58,7 +58,7 @@ def gradcam(model: ImageClassifier):
 
     def explain(images: Tensor, targets: Tensor) -> SaliencyResult:
         targets = torch.as_tensor(targets).view(-1, 1)
-        with captured_output(model.layer()) as outputs, torch.enable_grad():
+        with captured_output(model.layer(), copy=False) as outputs, torch.enable_grad():
             score = model(images).gather(1, targets).sum()
             activations = outputs[0]
             (gradients,) = torch.autograd.grad(score, activations)

@@ -181,6 +181,13 @@ def test_suny_variants_share_one_explanation_and_match_separate_runs(tmp_path, m
     s_maps = {r[8] for r in table(tmp_path / "suny-s.sqlite") if r[5] == "deletion_auc"}
     assert n_maps != s_maps  # two different maps, not one map three times
 
+    # the sanity check of the first image: one cascade (original + 3 steps) for the three variants,
+    # and no explanation beside it since the other metrics are stored
+    calls.clear()
+    variants = ["suny", "suny-n", "suny-s"]
+    run(tmp_path / "shared.sqlite", samples, variants, metrics=("deletion", "sanity"), sanity_images=1)
+    assert len(calls) == 4
+
 
 def test_two_shards_unite_to_the_one_process_run(tmp_path):
     samples = labelled(write_images(tmp_path / "images", 5))

@@ -200,6 +200,7 @@ def test_load_dataset_picks_every_layout(tmp_path):
     write_devkit(tmp_path / "voc")
     write_cub(tmp_path / "cub")
     write_image(tmp_path / "plain/a.png", (16, 16))
+    (tmp_path / "plain/settings.xml").write_text("<settings/>")  # XML, but not annotations
     assert [s.image_id for s in load_dataset(tmp_path / "voc/ILSVRC")] == ["val_1", "val_2"]
     assert len(load_dataset(tmp_path / "cub")) == 3
     assert [(s.image_id, s.classes) for s in load_dataset(tmp_path / "plain")] == [("a", ())]

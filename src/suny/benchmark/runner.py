@@ -392,20 +392,23 @@ class GridRunner:
         targets: list[int],
         run: int,
     ) -> None:
-        """Explain once for ``group``, then score and store each of its pending ``names``."""
+        """Explain once for ``group``, then score and store each of its pending ``names`` (the sanity
+        check explains again by itself: a name with only the sanity check pending needs no maps)."""
         model, seed = entry.model, self.options.seed
         images = image.expand(len(targets), -1, -1, -1)
         classes = torch.tensor(targets, device=model.device)
-        timer = Timer(model.device)
-        maps = group.maps(self.built[entry.label, group.base](images, classes))
-        seconds = timer.seconds() / len(targets)
         keys = {
             name: ExplanationKey(
                 self.dataset, sample.image_id, entry.label, name, seed, self.configs[entry.label, name]
             )
             for name in names
         }
-        for name in names:
+        scored = [name for name in names if any(metric != "sanity" for metric in pending[name])]
+        if scored:
+            timer = Timer(model.device)
+            maps = group.maps(self.built[entry.label, group.base](images, classes))
+            seconds = timer.seconds() / len(targets)
+        for name in scored:
             for i, target in enumerate(targets):
                 example = png_bytes(maps[name][i].cpu().numpy()) if index < self.options.examples else None
                 self.store.add_explanation(keys[name], target, seconds, example, run)

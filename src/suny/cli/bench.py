@@ -3,7 +3,11 @@
 Every (image, model, method) through every requested metric, each result written to the SQLite
 store as soon as it exists. Start the same command again after a crash or a kill and it continues
 where it stopped; under ``torchrun --nproc-per-node N`` each process takes every N-th image and uses
-its own GPU, all writing to the same file. ``suny report`` turns the store into the paper's tables.
+its own GPU, all writing to the same file (several hosts: one file per host, and ``suny report``
+reads them all). Different runs can share one file: a result is keyed by dataset, image, class,
+model, method, metric, seed and configuration (weights, layer, method options, --step,
+--sanity-steps), so another setting of a method gets rows of its own and never overwrites these.
+``suny report`` turns the store into the paper's tables.
 """
 
 from __future__ import annotations

@@ -182,13 +182,21 @@ def image_folder(root: str | Path, recursive: bool = False) -> list[Sample]:
 
 
 def load_dataset(path: str | Path) -> list[Sample]:
-    """The samples at ``path``: an ILSVRC Kaggle folder (or its CSV), a folder of images, or one
-    image file."""
+    """The samples at ``path``: an ILSVRC Kaggle folder (or its CSV), a CUB-200-2011 folder (its test
+    images), PASCAL-VOC XML annotations (ILSVRC's devkit layout), a folder of images, or one image
+    file."""
+    from suny.data.cub import cub_dataset, is_cub
+    from suny.data.voc import is_voc, voc_dataset
+
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     if path.name == ILSVRC_SOLUTION or (path / ILSVRC_SOLUTION).is_file():
         return ilsvrc_kaggle(path)
+    if is_cub(path):
+        return cub_dataset(path)
+    if is_voc(path):
+        return voc_dataset(path)
     if path.is_file():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise DatasetError(f"{path}: neither an image nor a known dataset file")

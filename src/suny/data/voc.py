@@ -29,8 +29,15 @@ IMAGE_DIRS = (".", "../../../Data/CLS-LOC/val", "../JPEGImages", "../images")
 
 
 def is_voc(path: str | Path) -> bool:
-    """Whether ``path`` is a folder :func:`voc_dataset` can read (it or a known subfolder holds XML)."""
-    return _annotation_dir(Path(path)) is not None
+    """Whether ``path`` is a folder :func:`voc_dataset` reads: it or a known subfolder holds XML
+    files, the first of which is an ``<annotation>``."""
+    folder = _annotation_dir(Path(path))
+    if folder is None:
+        return False
+    try:
+        return ET.parse(min(folder.glob("*.xml"))).getroot().tag == "annotation"
+    except ET.ParseError:
+        return False
 
 
 def voc_dataset(

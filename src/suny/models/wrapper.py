@@ -208,12 +208,19 @@ def preserved_mode(module: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def captured_output(module: nn.Module) -> Iterator[list[Tensor]]:
-    """Collect (detached copies of) the outputs of ``module`` while the block runs; the hook is
-    removed on exit. Copies, because a later in-place operation (``ReLU(inplace=True)``) would
-    otherwise change what was captured."""
+def captured_output(module: nn.Module, copy: bool = True) -> Iterator[list[Tensor]]:
+    """Collect the outputs of ``module`` while the block runs; the hook is removed on exit.
+
+    By default they are detached copies, since a later in-place operation (``ReLU(inplace=True)``)
+    would otherwise change what was captured; ``copy=False`` keeps the tensors themselves (to take
+    gradients with respect to them).
+    """
     outputs: list[Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach().clone()))
+
+    def keep(_module: nn.Module, _inputs: object, output: Tensor) -> None:
+        outputs.append(output.detach().clone() if copy else output)
+
+    handle = module.register_forward_hook(keep)
     try:
         yield outputs
     finally:
