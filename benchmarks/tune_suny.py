@@ -31,6 +31,7 @@ from common import describe_device
 
 from suny import Suny, load_image, load_model
 from suny.data.datasets import class_masks, ilsvrc_kaggle
+from suny.data.images import original_size
 from suny.method.suny import COMBINATIONS, combine
 from suny.metrics.attack import attack_noise, attack_score, saliency_attack
 from suny.metrics.deletion_insertion import deletion_curve, insertion_curve
@@ -57,7 +58,7 @@ def score(model, sample, pil, image, target, maps, step, seed) -> list[dict[str,
     targets = torch.full((len(maps),), target, device=model.device)
     deletion = deletion_curve(model, images, maps, targets, step=step).auc
     insertion = insertion_curve(model, images, maps, targets, step=step).auc
-    mask = class_masks(sample, pil.size, model.preprocessing)[target].to(maps.device)
+    mask = class_masks(sample, original_size(sample.path), model.preprocessing)[target].to(maps.device)
     pointing = pointing_proportion(maps, mask[None].expand_as(maps))
     noise = attack_noise([sample.image_id], tuple(image.shape), seed).to(model.device)
     attack = saliency_attack(model, images, maps, noise.expand_as(images))

@@ -86,3 +86,14 @@ def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "MAX_PIXELS", 300 * 300 - 1)
     with pytest.raises(ImageError, match="downscale it first"):
         load_image(path)
+
+
+def test_original_size_reads_the_header_of_a_huge_jpeg(tmp_path):
+    from suny.data.images import original_size
+
+    path = tmp_path / "huge.jpg"
+    Image.new("RGB", (4000, 3000), (30, 60, 90)).save(path, quality=30)
+    assert original_size(path) == (4000, 3000)
+    assert load_image(path, min_side=256).size != (4000, 3000)  # decoded smaller: boxes need the header
+    with pytest.raises(ImageError, match="not a readable image"):
+        original_size(tmp_path / "absent.jpg")

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from suny.benchmark.store import ExplanationKey, ResultStore, Score, png_bytes
 from suny.data.datasets import Sample, class_masks
-from suny.data.images import load_image
+from suny.data.images import load_image, original_size
 from suny.errors import SunyError
 from suny.metrics.attack import NOISE_VARIANCE, attack_noise, saliency_attack
 from suny.metrics.deletion_insertion import DEFAULT_STEP, deletion_curve, insertion_curve
@@ -209,13 +209,6 @@ def map_groups(methods: Sequence[str], options: GridOptions) -> list[MapGroup]:
     for key, names in shared.items():
         groups.insert(0, MapGroup(names, json.loads(key), options.seed))
     return groups
-
-
-def original_size(path: Path) -> tuple[int, int]:
-    """(width, height) of the image file, from its header: the frame of the boxes, whatever the
-    reduced size a large JPEG was decoded at."""
-    with Image.open(path) as opened:
-        return opened.size
 
 
 def resident_mib() -> float:

@@ -37,9 +37,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-#: Columns that identify one explanation of one image for one class.
-KEY = ("dataset", "image_id", "class", "model", "method", "seed", "config")
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS configs (
     config TEXT PRIMARY KEY,

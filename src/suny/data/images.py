@@ -55,6 +55,16 @@ def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
         raise ImageError(f"{path}: not a readable image ({err})") from err
 
 
+def original_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header: the frame of its boxes, whatever the
+    reduced size :func:`load_image` decoded a large JPEG at."""
+    try:
+        with Image.open(path) as opened:
+            return opened.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise ImageError(f"{path}: not a readable image ({err})") from err
+
+
 def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:
     """The requested draft size: keeps the short side at least ``min_side``."""
     width, height = size

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from suny.data.datasets import Sample, class_masks
-from suny.data.images import load_image
+from suny.data.images import load_image, original_size
 from suny.metrics.aggregate import mean_by_group
 from suny.metrics.attack import attack_noise, attack_score, saliency_attack
 from suny.metrics.deletion_insertion import DEFAULT_STEP, deletion_curve, insertion_curve
@@ -84,7 +84,7 @@ class Evaluation:
             attack = saliency_attack(model, images, maps, noise.expand_as(images), self.batch_size)
             rows["attack_flip"], rows["attack_size"] = attack.flips.float(), attack.sizes
         if "pointing" in self.metrics:
-            masks = class_masks(sample, pil.size, model.preprocessing)
+            masks = class_masks(sample, original_size(sample.path), model.preprocessing)
             rows["pointing"] = torch.stack(
                 [
                     pointing_proportion(maps[i : i + 1], masks[c][None])[0]
