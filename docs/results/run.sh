@@ -57,7 +57,7 @@ if stage settings; then
     # SUNY-feature's settings on the first $DEV images, stored as the dataset "ilsvrc-val-crops-dev"
     # (its own rows, never mixed with the grid's): set size (top-k of F_N and F_S) and Shapley
     # permutations, then the product combination. The report's fidelity-against-cost plot of that
-    # dataset is the curve that justifies the defaults (set_size 8, permutations 16, sum).
+    # dataset is the curve that justifies the defaults (set_size 4 feature / 16 filter, permutations 16, sum).
     DEV_ARGS=(--dataset-name ilsvrc-val-crops-dev --limit "$DEV" --metrics deletion,insertion,attack,pointing)
     for setting in "set_size=8 permutations=16" "set_size=2 permutations=16" "set_size=4 permutations=16" \
         "set_size=16 permutations=16" "set_size=8 permutations=4" "set_size=8 permutations=64"; do

@@ -58,7 +58,10 @@ examples:
         "--target", default="auto", help="class to explain: 'auto' (the prediction), an index or a name"
     )
     method.add_argument(
-        "--top-k", type=int, default=8, help="size of the hypothesised sets F_N and F_S (default: 8)"
+        "--top-k",
+        type=int,
+        default=None,
+        help="size of the hypothesised sets F_N and F_S (default: 4 for feature, 16 for filter causes)",
     )
     method.add_argument(
         "--samples", type=int, default=16, help="Shapley sampling permutations per game (default: 16)"

@@ -44,9 +44,10 @@ class FeatureMasks:
         self.image = image
         self.masks = minmax(upsample(activations.float(), tuple(image.shape[-2:])))[0]  # (K, H, W)
         self.num_causes = self.masks.shape[0]
+        # Built channels-last: the masked batches come out in the layout the CPU kernels prefer.
         background = substrate_image(image, substrate)
-        self._base = background
-        self._signal = image - background
+        self._base = background.contiguous(memory_format=torch.channels_last)
+        self._signal = (image - background).contiguous(memory_format=torch.channels_last)
 
     def retained(self, members: Tensor) -> Tensor:
         """``prod_{k in S}(1 - m_k)`` for each row of ``members`` (B, s): cause indices, with

@@ -120,7 +120,7 @@ class FeatureCauses(Causes):
 
     def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
         images = self.masks.images(members_of(coalitions, players), mode)
-        return self.model(images.contiguous(memory_format=torch.channels_last))
+        return self.model(images)
 
 
 class FilterCauses(Causes):
