@@ -25,6 +25,7 @@ from suny.benchmark.runner import (
 from suny.benchmark.store import ResultStore, curve_points, from_png
 from suny.data.datasets import Sample
 from suny.errors import SunyError
+from suny.metrics.evaluation import Evaluation, score_metric
 from suny.models.wrapper import ImageClassifier, Preprocessing
 
 SIZE = 32
@@ -161,6 +162,25 @@ def test_grid_stores_every_result_and_a_rerun_computes_nothing(tmp_path):
     with ResultStore(store_path) as store:
         steps = store.query("SELECT points FROM curves WHERE curve = 'sanity_spearman'")
         assert {len(curve_points(p)) for (p,) in steps} == {3}  # the toy's 3 parameterised layers
+
+
+def test_stored_scores_equal_those_of_the_evaluation(tmp_path):
+    """``suny bench`` and ``suny evaluate`` score through one function: same values per class."""
+    samples = labelled(write_images(tmp_path / "images", 4))
+    run(tmp_path / "r.sqlite", samples, ["gradcam"])
+    stored = {(r[1], r[2], r[5]): r[8] for r in table(tmp_path / "r.sqlite")}
+    evaluation = Evaluation(toy_entry().model, "gradcam", step=STEP, batch_size=32)
+    for sample in samples:
+        evaluation.add(sample)
+    per_image = evaluation.per_image()
+    for i, sample in enumerate(samples):
+        for metric in ("deletion_auc", "insertion_auc", "attack_flip", "attack_size", "pointing"):
+            values = [stored[sample.image_id, c, metric] for c in sample.classes]
+            expected = np.nan if None in values else np.mean(values)
+            np.testing.assert_allclose(float(per_image[metric][i]), expected, rtol=1e-6, err_msg=metric)
+    assert np.isnan(float(per_image["pointing"][2]))  # one class of image 2 has no box
+    with pytest.raises(ValueError, match="choose from deletion, insertion, attack, pointing"):
+        score_metric("sanity", toy_entry().model, samples[0], None, None, torch.tensor([0]))
 
 
 def test_suny_variants_share_one_explanation_and_match_separate_runs(tmp_path, monkeypatch):

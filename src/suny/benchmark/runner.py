@@ -33,13 +33,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from suny.benchmark.store import ExplanationKey, ResultStore, Score, png_bytes
-from suny.data.datasets import Sample, class_masks
-from suny.data.images import load_image, original_size
+from suny.data.datasets import Sample
+from suny.data.images import load_image
 from suny.errors import SunyError
-from suny.metrics.attack import NOISE_VARIANCE, attack_noise, saliency_attack
-from suny.metrics.deletion_insertion import DEFAULT_STEP, deletion_curve, insertion_curve
-from suny.metrics.evaluation import METRICS
-from suny.metrics.pointing import pointing_proportion
+from suny.metrics.attack import NOISE_VARIANCE
+from suny.metrics.deletion_insertion import DEFAULT_STEP
+from suny.metrics.evaluation import METRICS, score_metric
 from suny.metrics.sanity import cascading_randomisation, merge_groups, randomisation_groups
 from suny.models.wrapper import ImageClassifier
 from suny.saliency import SaliencyMethod, SaliencyResult, create_method
@@ -368,7 +367,7 @@ class GridRunner:
             for group in self.groups:
                 names = [name for name in group.names if name in pending]
                 if names:
-                    self._group(entry, group, names, pending, index, sample, picture, image, targets, run)
+                    self._group(entry, group, names, pending, index, sample, image, targets, run)
                     computed += len(names)
         return computed
 
@@ -380,7 +379,6 @@ class GridRunner:
         pending: dict[str, list[str]],
         index: int,
         sample: Sample,
-        picture: Image.Image,
         image: Tensor,
         targets: list[int],
         run: int,
@@ -407,7 +405,7 @@ class GridRunner:
                 self.store.add_explanation(keys[name], target, seconds, example, run)
             for metric in pending[name]:
                 if metric != "sanity":
-                    scores = self._score(metric, model, sample, picture, images, maps[name], classes)
+                    scores = self._score(metric, model, sample, images, maps[name], classes)
                     self.store.add_scores(keys[name], scores, run)
         sanity = [name for name in names if "sanity" in pending[name]]
         if sanity:
@@ -419,46 +417,39 @@ class GridRunner:
         metric: str,
         model: ImageClassifier,
         sample: Sample,
-        picture: Image.Image,
         images: Tensor,
         maps: Tensor,
         classes: Tensor,
     ) -> list[Score]:
-        """The scores of one metric for every target class of one image."""
+        """The scores of one metric for every target class of one image (NaN stored as null)."""
         timer = Timer(model.device)
-        targets = classes.tolist()
-        batch = self.options.batch_size
-        if metric in ("deletion", "insertion"):
-            make = deletion_curve if metric == "deletion" else insertion_curve
-            curve = make(model, images, maps, classes, step=self.options.step, batch_size=batch)
-            seconds = timer.seconds() / len(targets)
-            return [
-                Score(
-                    c, MARKERS[metric], float(curve.auc[i]), seconds, {metric: curve.scores[i].cpu().numpy()}
+        rows = score_metric(
+            metric,
+            model,
+            sample,
+            images,
+            maps,
+            classes,
+            self.options.step,
+            self.options.batch_size,
+            self.options.seed,
+        )
+        seconds = timer.seconds() / len(classes)
+        marker, curves = MARKERS[metric], rows.pop(f"{metric}_curve", None)
+        scores = []
+        for i, c in enumerate(classes.tolist()):
+            for name, values in rows.items():
+                value = float(values[i])
+                scores.append(
+                    Score(
+                        c,
+                        name,
+                        None if math.isnan(value) else value,
+                        seconds if name == marker else 0.0,
+                        {metric: curves[i].cpu().numpy()} if curves is not None and name == marker else None,
+                    )
                 )
-                for i, c in enumerate(targets)
-            ]
-        if metric == "attack":
-            noise = attack_noise([sample.image_id], tuple(images.shape[1:]), self.options.seed)
-            attack = saliency_attack(model, images, maps, noise.expand_as(images), batch)
-            seconds = timer.seconds() / len(targets)
-            return [
-                score
-                for i, c in enumerate(targets)
-                for score in (
-                    Score(c, "attack_flip", float(attack.flips[i]), seconds),
-                    Score(c, "attack_size", float(attack.sizes[i]), 0.0),
-                )
-            ]
-        masks = class_masks(sample, original_size(sample.path), model.preprocessing)
-        values = [
-            float(pointing_proportion(maps[i : i + 1], masks[c][None].to(maps.device))[0])
-            if c in masks
-            else None
-            for i, c in enumerate(targets)
-        ]
-        seconds = timer.seconds() / len(targets)
-        return [Score(c, "pointing", v, seconds) for c, v in zip(targets, values)]
+        return scores
 
     def _sanity(
         self, group: MapGroup, names: list[str], model: ImageClassifier, images: Tensor, classes: Tensor

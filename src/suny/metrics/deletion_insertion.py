@@ -87,6 +87,11 @@ def changed_counts(num_pixels: int, step: int) -> Tensor:
     return (torch.arange(points) * step).clamp_max(num_pixels)
 
 
+def curve_fractions(num_pixels: int, step: int) -> Tensor:
+    """``n_i / num_pixels``: the x-axis of every curve (:func:`changed_counts`)."""
+    return changed_counts(num_pixels, step).float() / num_pixels
+
+
 @torch.no_grad()
 def replacement_curve(
     model: ImageClassifier,
@@ -126,7 +131,7 @@ def replacement_curve(
         inputs = torch.where(changed, finish[image], start[image])
         probabilities = model(inputs).float().softmax(dim=1)
         scores[chunk] = probabilities[torch.arange(len(pairs), device=device), targets[image]]
-    fractions = counts.float() / (height * width)
+    fractions = curve_fractions(height * width, step).to(device)
     return Curve(fractions, scores.view(batch, points), batch * points)
 
 

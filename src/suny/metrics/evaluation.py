@@ -21,13 +21,53 @@ from suny.data.datasets import Sample, class_masks
 from suny.data.images import load_image, original_size
 from suny.metrics.aggregate import mean_by_group
 from suny.metrics.attack import attack_noise, attack_score, saliency_attack
-from suny.metrics.deletion_insertion import DEFAULT_STEP, deletion_curve, insertion_curve
+from suny.metrics.deletion_insertion import DEFAULT_STEP, curve_fractions, deletion_curve, insertion_curve
 from suny.metrics.pointing import pointing_proportion
 from suny.metrics.sanity import SanityResult, cascading_randomisation
 from suny.models.wrapper import ImageClassifier
 from suny.saliency import create_method
 
 METRICS = ("deletion", "insertion", "attack", "pointing", "sanity")
+
+
+def score_metric(
+    metric: str,
+    model: ImageClassifier,
+    sample: Sample,
+    images: Tensor,
+    maps: Tensor,
+    classes: Tensor,
+    step: int = DEFAULT_STEP,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict[str, Tensor]:
+    """The per-class results of one metric other than the sanity check, for ``maps`` (B, H, W) of
+    ``sample``'s preprocessed image repeated in ``images`` (B, 3, H, W), one row per class of
+    ``classes`` (B,): ``{deletion,insertion}_auc`` (B,) and ``_curve`` (B, T); ``attack_flip`` (1 or
+    0) and ``attack_size`` with the image's own noise draw (seeded by its id and ``seed``);
+    ``pointing``, NaN for a class without boxes."""
+    if metric in ("deletion", "insertion"):
+        make = deletion_curve if metric == "deletion" else insertion_curve
+        curve = make(model, images, maps, classes, step=step, batch_size=batch_size)
+        return {f"{metric}_auc": curve.auc, f"{metric}_curve": curve.scores}
+    if metric == "attack":
+        noise = attack_noise([sample.image_id], tuple(images.shape[1:]), seed)
+        attack = saliency_attack(model, images, maps, noise.expand_as(images), batch_size)
+        return {"attack_flip": attack.flips.float(), "attack_size": attack.sizes}
+    if metric == "pointing":
+        masks = class_masks(sample, original_size(sample.path), model.preprocessing)
+        nan = torch.tensor(math.nan, device=maps.device)
+        return {
+            "pointing": torch.stack(
+                [
+                    pointing_proportion(maps[i : i + 1], masks[c][None].to(maps.device))[0]
+                    if c in masks
+                    else nan
+                    for i, c in enumerate(classes.tolist())
+                ]
+            )
+        }
+    raise ValueError(f"no per-image score for metric {metric!r}; choose from {', '.join(METRICS[:4])}")
 
 
 class Evaluation:
@@ -56,6 +96,8 @@ class Evaluation:
         self.targets: list[list[int]] = []
         self.predicted: list[int] = []
         self.fractions: Tensor | None = None
+        if {"deletion", "insertion"} & set(self.metrics):
+            self.fractions = curve_fractions(model.preprocessing.crop**2, step)
         self.sanity: list[SanityResult] = []
         self._image_of_row: list[int] = []
         self._rows: dict[str, list[Tensor]] = {}
@@ -71,28 +113,13 @@ class Evaluation:
         classes = torch.tensor(targets, device=model.device)
         maps = self.method(images, classes).maps
         rows: dict[str, Tensor] = {}
-        curve_options = {"step": self.step, "batch_size": self.batch_size}
-        for name, make in (("deletion", deletion_curve), ("insertion", insertion_curve)):
-            if name in self.metrics:
-                curve = make(model, images, maps, classes, **curve_options)
-                rows[f"{name}_auc"], rows[f"{name}_curve"] = curve.auc, curve.scores
-                self.fractions = curve.fractions
+        for metric in self.metrics:
+            if metric != "sanity":
+                rows |= score_metric(
+                    metric, model, sample, images, maps, classes, self.step, self.batch_size, self.seed
+                )
         if {"deletion", "insertion"} <= set(self.metrics):
             rows["overall"] = rows["insertion_auc"] - rows["deletion_auc"]
-        if "attack" in self.metrics:
-            noise = attack_noise([sample.image_id], tuple(image.shape), self.seed)
-            attack = saliency_attack(model, images, maps, noise.expand_as(images), self.batch_size)
-            rows["attack_flip"], rows["attack_size"] = attack.flips.float(), attack.sizes
-        if "pointing" in self.metrics:
-            masks = class_masks(sample, original_size(sample.path), model.preprocessing)
-            rows["pointing"] = torch.stack(
-                [
-                    pointing_proportion(maps[i : i + 1], masks[c][None])[0]
-                    if c in masks
-                    else torch.tensor(math.nan, device=maps.device)
-                    for i, c in enumerate(targets)
-                ]
-            )
         if "sanity" in self.metrics:
             result = cascading_randomisation(
                 model,
