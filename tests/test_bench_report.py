@@ -81,9 +81,34 @@ def test_scores_are_means_over_classes_then_images(tmp_path):
     )
     assert grad["attack_score"].value == pytest.approx(1.0)
     assert grad["explain_seconds"].value == pytest.approx((4.0 + 2.0) / 2)  # 2 s per class
-    assert grad["metric_seconds"].value == pytest.approx((2 * 4.0 + 4.0) / 2)
-    assert grad["total_seconds"].value == pytest.approx(9.0)
+    # 3 s per class for the grid's metrics; the sanity check's second is not the grid's cost
+    assert grad["metric_seconds"].value == pytest.approx((2 * 3.0 + 3.0) / 2)
+    assert grad["total_seconds"].value == pytest.approx(7.5)
     assert cells(tmp_path / "r.sqlite")["rise", "net"]["attack_score"].value == 0.0
+
+
+def test_rows_compare_the_same_images_unless_all_images_are_asked_for(tmp_path):
+    """A run stopped early: gradcam has image "c" as well, which the other rows lack."""
+    path = tmp_path / "r.sqlite"
+    fill(path)
+    with ResultStore(path) as store:
+        key = ExplanationKey("set", "c", "net", "gradcam", 0, "gradcam-net-0")
+        store.add_scores(
+            key, [Score(5, "deletion_auc", 0.9, 1.0, {"deletion": np.array([1.0, 0.9, 0.0])})], None
+        )
+        store.add_explanation(key, 5, 2.0, None, None)
+    common = cells(path)["gradcam", "net"]
+    assert common["deletion_auc"].value == pytest.approx((0.3 + 0.5) / 2) and common["deletion_auc"].n == 2
+    assert common["explain_seconds"].n == 2
+    with open_results([path]) as store:
+        every = summarise(store, common_images=False)
+    grad = next(c for g, c in every.cells.items() if g[2] == "gradcam")
+    assert grad["deletion_auc"].value == pytest.approx((0.3 + 0.5 + 0.9) / 3) and grad["deletion_auc"].n == 3
+    assert main(["report", str(path), "--out", str(tmp_path / "all"), "--all-images"]) == 0
+    assert "| gradcam | 0.567 <sub>3</sub>" in (tmp_path / "all" / "tables.md").read_text()
+    assert main(["report", str(path), "--out", str(tmp_path / "common")]) == 0
+    text = (tmp_path / "common" / "tables.md").read_text()
+    assert "| gradcam | 0.400 <sub>2</sub>" in text and "compare the same images" in text
 
 
 def test_tables_mark_best_and_second_in_the_right_direction(tmp_path):

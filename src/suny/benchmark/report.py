@@ -97,6 +97,11 @@ NOTES = (
     "check's similarities; seconds are per image, a SUNY-feature variant counting the explanation it "
     "shares with the others in full."
 )
+COMMON_NOTE = (
+    "The rows of a table compare the same images: for each model and metric, those that every row "
+    "has (a run stopped early leaves some methods with more; `suny report --all-images` uses them all)."
+)
+ALL_NOTE = "Each row uses every image it has (`--all-images`): rows with different n are not comparable."
 NOTES_HTML = NOTES.format(b="<b>Bold</b>", u="<u>underlined</u>")
 NOTES = NOTES.format(b="**Bold**", u="<u>underlined</u>")
 
@@ -114,7 +119,7 @@ SELECT dataset, model, method, config, seed, 'explain_seconds', image_id, SUM(se
 GROUP BY dataset, model, method, config, seed, image_id
 UNION ALL
 SELECT dataset, model, method, config, seed, 'metric_seconds', image_id, SUM(seconds) FROM results
-GROUP BY dataset, model, method, config, seed, image_id
+WHERE metric NOT LIKE 'sanity%' GROUP BY dataset, model, method, config, seed, image_id
 ORDER BY 1, 2, 3, 4, 5, 6, 7
 """
 
@@ -127,6 +132,12 @@ class Summary:
     labels: dict[Group, str] = field(default_factory=dict)
     settings: dict[str, dict] = field(default_factory=dict)
     runs: list[dict] = field(default_factory=list)
+    #: (dataset, model, metric) -> the images its cells use, when restricted to common images.
+    images: dict[tuple[str, str, str], set[str]] | None = None
+
+    def images_of(self, group: Group, metric: str) -> set[str] | None:
+        """The images ``metric`` of ``group`` is aggregated over (None: all it has)."""
+        return None if self.images is None else self.images.get((group[0], group[1], metric), set())
 
     def datasets(self) -> list[str]:
         return sorted({group[0] for group in self.cells})
@@ -280,19 +291,21 @@ def open_results(paths: Sequence[str | Path]) -> Iterator[ResultStore]:
             yield store
 
 
-def summarise(store: ResultStore) -> Summary:
-    """Aggregate a store (see the module docstring)."""
+def summarise(store: ResultStore, common_images: bool = True) -> Summary:
+    """Aggregate a store (see the module docstring); with ``common_images``, each metric of a
+    (dataset, model) only on the images that every row has (:func:`keep_common_images`)."""
     summary = Summary()
     summary.settings = {
         config: json.loads(text) for config, text in store.query("SELECT config, settings FROM configs")
     }
     rows = store.connection.execute(PER_IMAGE_SQL)
-    per_image: dict[Group, dict[str, np.ndarray]] = defaultdict(dict)
+    per_image: dict[Group, dict[str, dict[str, float]]] = defaultdict(dict)
     for (dataset, model, method, config, seed, metric), items in groupby(rows, key=lambda r: r[:6]):
-        per_image[dataset, model, method, config, seed][metric] = np.array(
-            [r[7] for r in items], dtype=np.float64
-        )
-    for group, metrics in per_image.items():
+        per_image[dataset, model, method, config, seed][metric] = {r[6]: r[7] for r in items}
+    if common_images:
+        summary.images = keep_common_images(per_image)
+    for group, by_image in per_image.items():
+        metrics = {m: np.fromiter(values.values(), np.float64) for m, values in by_image.items() if values}
         cells = {metric: Cell(float(values.mean()), len(values)) for metric, values in metrics.items()}
         if "attack_flip" in metrics and "attack_size" in metrics:
             flips, sizes = (torch.from_numpy(metrics[k]) for k in ("attack_flip", "attack_size"))
@@ -308,6 +321,25 @@ def summarise(store: ResultStore) -> Summary:
     columns = [row[1] for row in store.query("PRAGMA table_info(runs)")]
     summary.runs = [dict(zip(columns, row)) for row in store.query("SELECT * FROM runs ORDER BY started")]
     return summary
+
+
+def keep_common_images(
+    per_image: dict[Group, dict[str, dict[str, float]]],
+) -> dict[tuple[str, str, str], set[str]]:
+    """Reduce each metric's ``image -> value`` of every group to the images that all groups of its
+    (dataset, model) with that metric have, so that the rows of a table compare the same images (a
+    run stopped early, or a method added later, leaves some rows with more). Returns (dataset,
+    model, metric) -> those images."""
+    shared: dict[tuple[str, str, str], set[str]] = {}
+    for group, metrics in per_image.items():
+        for metric, values in metrics.items():
+            key = (group[0], group[1], metric)
+            shared[key] = shared[key] & values.keys() if key in shared else set(values)
+    for group, metrics in per_image.items():
+        for metric, values in metrics.items():
+            images = shared[group[0], group[1], metric]
+            metrics[metric] = {image: value for image, value in values.items() if image in images}
+    return shared
 
 
 def row_labels(groups: Sequence[Group], settings: dict[str, dict]) -> dict[Group, str]:
@@ -331,31 +363,39 @@ def row_labels(groups: Sequence[Group], settings: dict[str, dict]) -> dict[Group
     return labels
 
 
-def mean_curves(store: ResultStore, group: Group, curve: str) -> np.ndarray | None:
-    """The mean curve of ``group`` (each image's classes averaged first), streamed from the store."""
-    total, images = None, 0
+def mean_curves(
+    store: ResultStore, group: Group, curve: str, images: set[str] | None = None
+) -> np.ndarray | None:
+    """The mean curve of ``group`` (each image's classes averaged first) over ``images`` (default:
+    all it has), streamed from the store."""
+    total, count = None, 0
     rows = store.connection.execute(
         "SELECT image_id, points FROM curves WHERE dataset = ? AND model = ? AND method = ? AND config = ? "
         "AND seed = ? AND curve = ? ORDER BY image_id",
         (*group, curve),
     )
-    for _, items in groupby(rows, key=lambda r: r[0]):
+    for image, items in groupby(rows, key=lambda r: r[0]):
+        if images is not None and image not in images:
+            continue
         mean = np.mean([curve_points(points) for _, points in items], axis=0, dtype=np.float64)
         total = mean if total is None else total + mean
-        images += 1
-    return None if total is None else total / images
+        count += 1
+    return None if total is None else total / count
 
 
 # --------------------------------------------------------------------------------- writing
-def write_report(paths: Sequence[str | Path], out: str | Path, gallery_images: int = 4) -> list[str]:
-    """Write the report of the stores ``paths`` into ``out``; returns the files written."""
+def write_report(
+    paths: Sequence[str | Path], out: str | Path, gallery_images: int = 4, common_images: bool = True
+) -> list[str]:
+    """Write the report of the stores ``paths`` into ``out``; returns the files written.
+    ``common_images``: see :func:`summarise`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     sections: list[str] = []
     markdown: list[str] = []
     with open_results(paths) as store:
-        summary = summarise(store)
+        summary = summarise(store, common_images)
         for dataset in summary.datasets():
             tables = [t for name in TABLES if (t := summary.table(dataset, name)) is not None]
             markdown.append(f"## {dataset}\n")
@@ -382,9 +422,10 @@ def write_report(paths: Sequence[str | Path], out: str | Path, gallery_images: i
             sections.append("\n".join(parts))
     runs = _run_rows(summary.runs)
     run_table = "\n".join(_md_row(row) for row in [RUN_HEADER, ["---"] * len(RUN_HEADER), *runs])
-    text = f"# Results\n\n{NOTES}\n\n" + "\n".join(markdown) + f"\n## Runs\n\n{run_table}\n"
+    scope = COMMON_NOTE if common_images else ALL_NOTE
+    text = f"# Results\n\n{NOTES} {scope}\n\n" + "\n".join(markdown) + f"\n## Runs\n\n{run_table}\n"
     (out / "tables.md").write_text(text, encoding="utf-8")
-    (out / "index.html").write_text(_page(sections, runs), encoding="utf-8")
+    (out / "index.html").write_text(_page(sections, runs, scope), encoding="utf-8")
     return ["tables.md", "index.html", *written]
 
 
@@ -397,7 +438,8 @@ def _curve_plots(
         by_length: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
         fractions: dict[int, torch.Tensor] = {}
         for group in summary.groups(dataset):
-            if group[1] != model or (curve := mean_curves(store, group, kind)) is None:
+            images = summary.images_of(group, f"{kind}_auc")
+            if group[1] != model or (curve := mean_curves(store, group, kind, images)) is None:
                 continue
             settings = summary.settings[group[3]]
             by_length[len(curve)][summary.labels[group]] = curve
@@ -446,7 +488,10 @@ def _sanity_plot(
     series, layers = [], []
     for group in summary.groups(dataset):
         if group[1] == model:
-            curves = [mean_curves(store, group, f"sanity_{kind}") for kind in ("spearman", "ssim")]
+            curves = [
+                mean_curves(store, group, f"sanity_{kind}", summary.images_of(group, f"sanity_{kind}"))
+                for kind in ("spearman", "ssim")
+            ]
             if curves[0] is not None:
                 series.append((summary.labels[group], curves))
                 layers = summary.settings[group[3]]["sanity_layers"]
@@ -549,12 +594,12 @@ figure { margin: 0; } figure img { max-width: 100%; } figcaption { color: #555; 
 """
 
 
-def _page(sections: list[str], runs: list[list[str]]) -> str:
+def _page(sections: list[str], runs: list[list[str]], scope: str) -> str:
     header = "".join(f"<th>{html.escape(h)}</th>" for h in RUN_HEADER)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in runs)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>suny results</title>'
-        f"<style>{STYLE}</style></head><body><h1>Results</h1><p>{NOTES_HTML}</p>"
+        f"<style>{STYLE}</style></head><body><h1>Results</h1><p>{NOTES_HTML} {html.escape(scope)}</p>"
         + "\n".join(sections)
         + f"<h2>Runs</h2><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></body></html>\n"
     )

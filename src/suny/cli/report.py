@@ -31,6 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--gallery", type=int, default=4, help="images in each model's gallery of maps (default: 4)"
     )
+    parser.add_argument(
+        "--all-images",
+        action="store_true",
+        help="aggregate each row over every image it has; by default the rows of a table use only the "
+        "images that all of them have, so that they compare the same images",
+    )
     parser.set_defaults(run=run)
 
 
@@ -42,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
     if args.merge_into is not None:
         merge_stores(stores, args.merge_into)
         stores = [args.merge_into]
-    written = write_report(stores, args.out, gallery_images=args.gallery)
+    written = write_report(stores, args.out, gallery_images=args.gallery, common_images=not args.all_images)
     print(f"report of {', '.join(map(str, args.stores))} written to {args.out}: {', '.join(written)}")
     return 0
