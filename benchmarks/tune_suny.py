@@ -30,12 +30,10 @@ import torch
 from common import describe_device
 
 from suny import Suny, load_image, load_model
-from suny.data.datasets import class_masks, ilsvrc_kaggle
-from suny.data.images import original_size
+from suny.data.datasets import ilsvrc_kaggle
 from suny.method.suny import COMBINATIONS, combine
-from suny.metrics.attack import attack_noise, attack_score, saliency_attack
-from suny.metrics.deletion_insertion import deletion_curve, insertion_curve
-from suny.metrics.pointing import pointing_proportion
+from suny.metrics.attack import attack_score
+from suny.metrics.evaluation import score_metric
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ilsvrc-val-crops"
 METRICS = ("deletion", "insertion", "overall", "pointing", "attack_flip", "attack_size")
@@ -52,26 +50,18 @@ def development_split(samples, per_class: int):
     return chosen
 
 
-def score(model, sample, pil, image, target, maps, step, seed) -> list[dict[str, float]]:
-    """Every metric for each map of ``maps`` (M, H, W) of one image and class."""
+def score(model, sample, image, target, maps, step, seed) -> list[dict[str, float]]:
+    """Every metric for each map of ``maps`` (M, H, W) of one image and class (the scorer of
+    ``suny bench`` and ``suny evaluate``)."""
     images = image[None].expand(len(maps), -1, -1, -1)
     targets = torch.full((len(maps),), target, device=model.device)
-    deletion = deletion_curve(model, images, maps, targets, step=step).auc
-    insertion = insertion_curve(model, images, maps, targets, step=step).auc
-    mask = class_masks(sample, original_size(sample.path), model.preprocessing)[target].to(maps.device)
-    pointing = pointing_proportion(maps, mask[None].expand_as(maps))
-    noise = attack_noise([sample.image_id], tuple(image.shape), seed).to(model.device)
-    attack = saliency_attack(model, images, maps, noise.expand_as(images))
+    rows = {}
+    for metric in ("deletion", "insertion", "attack", "pointing"):
+        rows |= score_metric(metric, model, sample, images, maps, targets, step=step, seed=seed)
+    rows["overall"] = rows["insertion_auc"] - rows["deletion_auc"]
+    names = {"deletion": "deletion_auc", "insertion": "insertion_auc"}
     return [
-        {
-            "deletion": float(deletion[i]),
-            "insertion": float(insertion[i]),
-            "overall": float(insertion[i] - deletion[i]),
-            "pointing": float(pointing[i]),
-            "attack_flip": float(attack.flips[i]),
-            "attack_size": float(attack.sizes[i]),
-        }
-        for i in range(len(maps))
+        {metric: float(rows[names.get(metric, metric)][i]) for metric in METRICS} for i in range(len(maps))
     ]
 
 
@@ -117,7 +107,7 @@ def main() -> None:
                     [combine(explanation.necessity_map, explanation.sufficiency_map, c) for c in COMBINATIONS]
                 ).to(device)
                 for combination, metrics in zip(
-                    COMBINATIONS, score(model, sample, pil, image, target, maps, args.step, args.seed)
+                    COMBINATIONS, score(model, sample, image, target, maps, args.step, args.seed)
                 ):
                     rows.append(
                         {
