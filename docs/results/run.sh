@@ -11,9 +11,9 @@
 #   NPROC=8 docs/results/run.sh         # 8 processes (one per GPU) under torchrun, one shared store
 #
 # Environment: LIMIT (images of the grid, default 200), SANITY_IMAGES (images of the sanity check,
-# default 10), DEV (development images for the SUNY settings, default 20), STAGES (default
-# "grid sanity settings report"), STORE (default docs/results/results.sqlite), DEVICE (default: cuda
-# when present), NPROC (default 1).
+# default 10), STAGES (default "grid sanity report"), STORE (default docs/results/results.sqlite),
+# DEVICE (default: cuda when present), NPROC (default 1). SUNY's defaults are tuned separately, on a
+# development split, by benchmarks/tune_suny.py (docs/results/tuning/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,8 +22,7 @@ MODEL=efficientnet-lite0
 STORE=${STORE:-docs/results/results.sqlite}
 LIMIT=${LIMIT:-200}
 SANITY_IMAGES=${SANITY_IMAGES:-10}
-DEV=${DEV:-20}
-STAGES=${STAGES:-grid sanity settings report}
+STAGES=${STAGES:-grid sanity report}
 NPROC=${NPROC:-1}
 
 if [ "$NPROC" -gt 1 ]; then
@@ -37,7 +36,7 @@ if [ -n "${DEVICE:-}" ]; then COMMON+=(--device "$DEVICE"); fi
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 log() { echo "[$(date '+%F %T')] $*" | tee -a docs/results/run.log; }
 
-log "start: $(uname -n), stages: $STAGES, LIMIT=$LIMIT SANITY_IMAGES=$SANITY_IMAGES DEV=$DEV NPROC=$NPROC"
+log "start: $(uname -n), stages: $STAGES, LIMIT=$LIMIT SANITY_IMAGES=$SANITY_IMAGES NPROC=$NPROC"
 start=$(date +%s)
 
 if stage grid; then
@@ -51,25 +50,6 @@ if stage sanity; then
     # Cascading randomisation in 5 steps: each method explains every image 6 times.
     log "sanity"
     "${SUNY[@]}" bench "${COMMON[@]}" --methods all --metrics sanity --limit "$SANITY_IMAGES"
-fi
-
-if stage settings; then
-    # SUNY-feature's settings on the first $DEV images, stored as the dataset "ilsvrc-val-crops-dev"
-    # (its own rows, never mixed with the grid's): set size (top-k of F_N and F_S) and Shapley
-    # permutations, then the product combination. The report's fidelity-against-cost plot of that
-    # dataset is the curve that justifies the defaults (set_size 4 feature / 16 filter, permutations 16, sum).
-    DEV_ARGS=(--dataset-name ilsvrc-val-crops-dev --limit "$DEV" --metrics deletion,insertion,attack,pointing)
-    for setting in "set_size=8 permutations=16" "set_size=2 permutations=16" "set_size=4 permutations=16" \
-        "set_size=16 permutations=16" "set_size=8 permutations=4" "set_size=8 permutations=64"; do
-        options=()
-        for pair in $setting; do
-            for method in suny suny-n suny-s; do options+=(--option "$method:$pair"); done
-        done
-        log "settings: $setting"
-        "${SUNY[@]}" bench "${COMMON[@]}" "${DEV_ARGS[@]}" --methods suny,suny-n,suny-s "${options[@]}"
-    done
-    log "settings: combination=product"
-    "${SUNY[@]}" bench "${COMMON[@]}" "${DEV_ARGS[@]}" --methods suny --option suny:combination=product
 fi
 
 if stage report; then
