@@ -87,6 +87,33 @@ def test_scores_are_means_over_classes_then_images(tmp_path):
     assert cells(tmp_path / "r.sqlite")["rise", "net"]["attack_score"].value == 0.0
 
 
+def test_paired_differences_against_suny_by_hand(tmp_path):
+    fill(tmp_path / "r.sqlite")
+    grad = cells(tmp_path / "r.sqlite")["gradcam", "net"]
+    # per image: suny overall 0.6, 0.7; gradcam 0.4, 0.0 -> d = 0.2, 0.7
+    overall = grad["paired_overall"]
+    assert overall.value == pytest.approx(0.45) and overall.error == pytest.approx(0.25)
+    assert (overall.wins, overall.n) == (2, 2)
+    # deletion, lower is better: d = gradcam - suny = 0.0, 0.3 -> one win, a tie does not count
+    deletion = grad["paired_deletion_auc"]
+    assert deletion.value == pytest.approx(0.15) and deletion.error == pytest.approx(0.15)
+    assert deletion.wins == 1
+    assert "paired_overall" not in cells(tmp_path / "r.sqlite")["suny", "net"]
+    written = write_report([tmp_path / "r.sqlite"], tmp_path / "out")
+    assert "set-paired.csv" in written
+    markdown = (tmp_path / "out" / "tables.md").read_text()
+    assert "| gradcam | +0.150 ± 0.150 <sub>1/2</sub> |" in markdown
+    assert "+0.450 ± 0.250 <sub>2/2</sub>" in markdown
+    assert "+0.450 $\\pm$ 0.250" in (tmp_path / "out" / "set-paired.tex").read_text()
+    with (tmp_path / "out" / "set-paired.csv").open() as handle:
+        rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert (
+        rows["gradcam"]["net:paired_overall:se"] == "0.25"
+        and rows["gradcam"]["net:paired_overall:wins"] == "2"
+    )
+    assert set(rows) == {"gradcam", "rise"}
+
+
 def test_rows_compare_the_same_images_unless_all_images_are_asked_for(tmp_path):
     """A run stopped early: gradcam has image "c" as well, which the other rows lack."""
     path = tmp_path / "r.sqlite"

@@ -53,8 +53,13 @@ class Column:
 
 @dataclass
 class Cell:
+    """A mean over ``n`` images; a paired difference also has its standard ``error`` and the
+    number of images it ``wins``."""
+
     value: float
     n: int
+    error: float | None = None
+    wins: int | None = None
 
 
 #: Table name -> (title, [(metric, header, better)]).
@@ -80,6 +85,17 @@ TABLES: dict[str, tuple[str, list[tuple[str, str, Better]]]] = {
         "Sanity check: similarity to the original map after the last randomisation step",
         [("sanity_spearman", "Spearman ↓", "lower"), ("sanity_ssim", "SSIM ↓", "lower")],
     ),
+    "paired": (
+        "SUNY against each method, paired over the same images: mean difference ± standard error "
+        "(positive: SUNY better), and the images where SUNY is better / all",
+        [
+            ("paired_deletion_auc", "Δ Del", None),
+            ("paired_insertion_auc", "Δ Ins", None),
+            ("paired_overall", "Δ Overall", None),
+            ("paired_pointing", "Δ Pointing", None),
+            ("paired_attack_flip", "Δ Flip", None),
+        ],
+    ),
     "cost": (
         "Cost: seconds per image",
         [
@@ -89,6 +105,17 @@ TABLES: dict[str, tuple[str, list[tuple[str, str, Better]]]] = {
             ("images_per_second", "Images/s", None),
         ],
     ),
+}
+
+#: The row every other row is compared with in the paired table, and the direction of its metrics.
+REFERENCE_METHOD = "suny"
+TIE = 1e-9
+PAIRED_METRICS: dict[str, Better] = {
+    "deletion_auc": "lower",
+    "insertion_auc": "higher",
+    "overall": "higher",
+    "pointing": "higher",
+    "attack_flip": "higher",
 }
 
 NOTES = (
@@ -208,6 +235,7 @@ class Table:
         count = {"markdown": " <sub>{}</sub>", "latex": " {{\\scriptsize({})}}", "html": " <sub>{}</sub>"}[
             style
         ]
+        plus_minus = " $\\pm$ " if style == "latex" else " ± "
         marks = self.marks()
         body = []
         for row in self.rows:
@@ -218,8 +246,11 @@ class Table:
                     line.append("–")
                     continue
                 text = _format(cell.value, column.metric)
+                if cell.error is not None:
+                    text += plus_minus + _format(cell.error, column.metric).lstrip("+")
                 mark = marks.get((row, index))
-                line.append((wrap[mark].format(text) if mark else text) + count.format(cell.n))
+                size = cell.n if cell.wins is None else f"{cell.wins}/{cell.n}"
+                line.append((wrap[mark].format(text) if mark else text) + count.format(size))
             body.append(line)
         return body
 
@@ -262,14 +293,21 @@ class Table:
     def write_csv(self, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
+            paired = any(cell.wins is not None for cell in self.cells.values())
+            suffixes = ("", ":n", ":se", ":wins") if paired else ("", ":n")
             writer.writerow(
-                ["method", *(f"{c.model}:{c.metric}{suffix}" for c in self.columns for suffix in ("", ":n"))]
+                ["method", *(f"{c.model}:{c.metric}{suffix}" for c in self.columns for suffix in suffixes)]
             )
             for row in self.rows:
                 values: list[object] = [row]
                 for column in self.columns:
                     cell = self.cell(row, column)
-                    values += ["", ""] if cell is None else [_csv_number(cell.value), cell.n]
+                    if cell is None:
+                        values += [""] * len(suffixes)
+                        continue
+                    values += [_csv_number(cell.value), cell.n]
+                    if paired:
+                        values += [_csv_number(math.nan if cell.error is None else cell.error), cell.wins]
                 writer.writerow(values)
 
 
@@ -318,6 +356,8 @@ def summarise(store: ResultStore, common_images: bool = True) -> Summary:
             )
         summary.cells[group] = cells
     summary.labels = row_labels(list(summary.cells), summary.settings)
+    for group, cells in paired_differences(per_image, summary.labels).items():
+        summary.cells[group].update(cells)
     columns = [row[1] for row in store.query("PRAGMA table_info(runs)")]
     summary.runs = [dict(zip(columns, row)) for row in store.query("SELECT * FROM runs ORDER BY started")]
     return summary
@@ -340,6 +380,32 @@ def keep_common_images(
             images = shared[group[0], group[1], metric]
             metrics[metric] = {image: value for image, value in values.items() if image in images}
     return shared
+
+
+def paired_differences(
+    per_image: dict[Group, dict[str, dict[str, float]]], labels: dict[Group, str]
+) -> dict[Group, dict[str, Cell]]:
+    """For every row of the (dataset, model) of a row labelled :data:`REFERENCE_METHOD`: per metric
+    of :data:`PAIRED_METRICS`, the differences ``d_i`` between the reference and the row on the
+    images both have, signed so that positive means the reference is better (``ref - row`` where
+    higher is better, ``row - ref`` where lower is). Cell: mean of ``d``, its standard error
+    ``std(d, ddof=1) / sqrt(n)`` (NaN for one image), and the wins ``#{d_i > TIE}`` (smaller
+    differences are rounding, a tie)."""
+    paired: dict[Group, dict[str, Cell]] = defaultdict(dict)
+    for reference in (group for group in per_image if labels.get(group) == REFERENCE_METHOD):
+        for group, metrics in per_image.items():
+            if group == reference or group[:2] != reference[:2]:
+                continue
+            for metric, better in PAIRED_METRICS.items():
+                ours, theirs = per_image[reference].get(metric, {}), metrics.get(metric, {})
+                images = sorted(ours.keys() & theirs.keys())
+                if not images:
+                    continue
+                sign = 1.0 if better == "higher" else -1.0
+                d = sign * np.array([ours[i] - theirs[i] for i in images], dtype=np.float64)
+                error = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
+                paired[group][f"paired_{metric}"] = Cell(float(d.mean()), len(d), error, int((d > TIE).sum()))
+    return paired
 
 
 def row_labels(groups: Sequence[Group], settings: dict[str, dict]) -> dict[Group, str]:
@@ -610,12 +676,19 @@ def _format(value: float, metric: str) -> str:
         return "–"
     if metric.endswith("seconds"):
         return f"{value:.2f}"
+    if metric.startswith("paired_"):
+        return f"{value:+.3f}"
     return f"{value:.1f}" if metric == "images_per_second" and value >= 10 else f"{value:.3f}"
 
 
 def _escape(text: str, style: str) -> str:
     if style == "latex":
-        return re.sub(r"([&%$#_{}])", r"\\\1", text).replace("↓", "$\\downarrow$").replace("↑", "$\\uparrow$")
+        return (
+            re.sub(r"([&%$#_{}])", r"\\\1", text)
+            .replace("↓", "$\\downarrow$")
+            .replace("↑", "$\\uparrow$")
+            .replace("Δ", "$\\Delta$")
+        )
     if style == "html":
         return html.escape(text)
     return text.replace("|", "\\|")
