@@ -58,6 +58,12 @@ class Curve:
         return self.scores.mean(dim=0)
 
 
+def overall_auc(insertion_auc: Tensor, deletion_auc: Tensor) -> Tensor:
+    """Overall = insertion AUC - deletion AUC (higher is better): the one definition that the
+    per-image scores and the report use."""
+    return insertion_auc - deletion_auc
+
+
 @dataclass
 class DeletionInsertion:
     """Both curves of the same maps; ``overall = insertion AUC - deletion AUC`` per image."""
@@ -67,7 +73,7 @@ class DeletionInsertion:
 
     @property
     def overall(self) -> Tensor:
-        return self.insertion.auc - self.deletion.auc
+        return overall_auc(self.insertion.auc, self.deletion.auc)
 
     @property
     def forward_passes(self) -> int:
