@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from suny.data.images import load_image
+from suny.data import load_image
 from suny.models import ImageClassifier, load_model
-from suny.saliency import METHODS, SaliencyMethod, create_method, method_names
+from suny.registry import METHODS, create_method, method_names
+from suny.saliency import SaliencyMethod
 
 ALL = ["gradcam", "gradcam++", "scorecam", "groupcam", "smoothgrad", "rise", "cexcnn"]
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-samples"

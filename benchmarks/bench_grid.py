@@ -24,9 +24,9 @@ from common import describe_device
 from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, model_label, resident_mib
 from suny.benchmark.store import ResultStore
 from suny.cli.common import resolve_device, seed_everything
-from suny.data.datasets import load_dataset
+from suny.data import load_dataset
 from suny.models import load_model
-from suny.saliency import method_names
+from suny.registry import method_names
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
 IMAGENET_VAL = 50_000

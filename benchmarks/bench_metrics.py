@@ -16,7 +16,7 @@ import time
 import torch
 
 from suny.cli.common import resolve_device
-from suny.data.images import sample_image
+from suny.data import sample_image
 from suny.metrics.deletion_insertion import DEFAULT_STEP, changed_counts, deletion_insertion
 from suny.models import load_model
 from suny.ops import batched

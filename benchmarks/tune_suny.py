@@ -30,10 +30,10 @@ import torch
 from common import describe_device
 
 from suny import Suny, load_image, load_model
-from suny.data.datasets import ilsvrc_kaggle
+from suny.data import ilsvrc_kaggle
+from suny.evaluation import ScoringSettings, score_maps
 from suny.method.suny import COMBINATIONS, combine
 from suny.metrics.attack import attack_score
-from suny.metrics.evaluation import score_metric
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ilsvrc-val-crops"
 METRICS = ("deletion", "insertion", "overall", "pointing", "attack_flip", "attack_size")
@@ -51,17 +51,16 @@ def development_split(samples, per_class: int):
 
 
 def score(model, sample, image, target, maps, step, seed) -> list[dict[str, float]]:
-    """Every metric for each map of ``maps`` (M, H, W) of one image and class (the scorer of
-    ``suny bench`` and ``suny evaluate``)."""
-    images = image[None].expand(len(maps), -1, -1, -1)
-    targets = torch.full((len(maps),), target, device=model.device)
-    rows = {}
-    for metric in ("deletion", "insertion", "attack", "pointing"):
-        rows |= score_metric(metric, model, sample, images, maps, targets, step=step, seed=seed)
-    rows["overall"] = rows["insertion_auc"] - rows["deletion_auc"]
+    """Every metric for each map of ``maps`` (M, H, W) of one image and class, through
+    :func:`~suny.evaluation.score_maps` (the scorer of ``suny bench`` and ``suny evaluate``)."""
+    named = {str(i): maps[i : i + 1] for i in range(len(maps))}
+    todo = dict.fromkeys(named, ("deletion", "insertion", "attack", "pointing"))
+    settings = ScoringSettings(step=step, seed=seed)
+    scores = score_maps(model, sample, image, [target], named, todo, settings)
     names = {"deletion": "deletion_auc", "insertion": "insertion_auc"}
     return [
-        {metric: float(rows[names.get(metric, metric)][i]) for metric in METRICS} for i in range(len(maps))
+        {metric: float(scores[name].values()[names.get(metric, metric)][0]) for metric in METRICS}
+        for name in named
     ]
 
 

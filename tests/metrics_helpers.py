@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from suny.models.wrapper import ImageClassifier, Preprocessing, captured_output
+from suny.models.hooks import captured_output
+from suny.models.wrapper import ImageClassifier, Preprocessing
 from suny.ops import minmax, upsample
 from suny.saliency import SaliencyResult
 

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 
 from suny.baselines import ScoreCAM, SmoothGrad
 from suny.models import ImageClassifier, load_model
-from suny.models.wrapper import captured_output
+from suny.models.hooks import captured_output
 from suny.ops import minmax, upsample
-from suny.saliency import create_method
+from suny.registry import create_method
 
 pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from suny.baselines import RISE, CexCNN
 from suny.models.wrapper import ImageClassifier
-from suny.saliency import create_method, method_names
+from suny.registry import create_method, method_names
 
 SIZE = 32
 HALF = SIZE // 2
@@ -300,7 +300,7 @@ def test_bfloat16_autocast_stays_close(name: str) -> None:
     model = toy_classifier(QuadrantNet(), SIZE)
     x = torch.rand(1, 3, SIZE, SIZE)
     exact = make(name, model, seed=4)(x, 0).maps
-    mixed = make(name, model, seed=4, amp=True)(x, 0).maps
+    mixed = make(name, model, seed=4, precision="bfloat16")(x, 0).maps
     assert (mixed - exact).abs().max() < 0.05
 
 

@@ -5,14 +5,15 @@ curves, the gallery and the HTML page, and several stores read as one."""
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from suny.benchmark.report import open_results, summarise, write_report
 from suny.benchmark.store import ExplanationKey, ResultStore, Score, png_bytes
 from suny.cli.main import main
+from suny.report import open_results, summarise, write_results_report
 
 #: method -> image -> class -> (deletion, insertion, flip, size, pointing)
 VALUES = {
@@ -67,7 +68,7 @@ def fill(path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), s
 def cells(path: Path) -> dict:
     with open_results([path]) as store:
         summary = summarise(store)
-    return {(summary.labels[g], g[1]): c for g, c in summary.cells.items()}
+    return {(summary.labels[key], key.model): cells for key, cells in summary.cells.items()}
 
 
 def test_scores_are_means_over_classes_then_images(tmp_path):
@@ -99,7 +100,7 @@ def test_paired_differences_against_suny_by_hand(tmp_path):
     assert deletion.value == pytest.approx(0.15) and deletion.error == pytest.approx(0.15)
     assert deletion.wins == 1
     assert "paired_overall" not in cells(tmp_path / "r.sqlite")["suny", "net"]
-    written = write_report([tmp_path / "r.sqlite"], tmp_path / "out")
+    written = write_results_report([tmp_path / "r.sqlite"], tmp_path / "out")
     assert "set-paired.csv" in written
     markdown = (tmp_path / "out" / "tables.md").read_text()
     assert "| gradcam | +0.150 ± 0.150 <sub>1/2</sub> |" in markdown
@@ -129,7 +130,7 @@ def test_rows_compare_the_same_images_unless_all_images_are_asked_for(tmp_path):
     assert common["explain_seconds"].n == 2
     with open_results([path]) as store:
         every = summarise(store, common_images=False)
-    grad = next(c for g, c in every.cells.items() if g[2] == "gradcam")
+    grad = next(cells for key, cells in every.cells.items() if key.method == "gradcam")
     assert grad["deletion_auc"].value == pytest.approx((0.3 + 0.5 + 0.9) / 3) and grad["deletion_auc"].n == 3
     assert main(["report", str(path), "--out", str(tmp_path / "all"), "--all-images"]) == 0
     assert "| gradcam | 0.567 <sub>3</sub>" in (tmp_path / "all" / "tables.md").read_text()
@@ -140,7 +141,7 @@ def test_rows_compare_the_same_images_unless_all_images_are_asked_for(tmp_path):
 
 def test_tables_mark_best_and_second_in_the_right_direction(tmp_path):
     fill(tmp_path / "r.sqlite")
-    written = write_report([tmp_path / "r.sqlite"], tmp_path / "out")
+    written = write_results_report([tmp_path / "r.sqlite"], tmp_path / "out")
     out = tmp_path / "out"
     for name in ("set-fidelity", "set-attack", "set-pointing", "set-sanity", "set-cost"):
         assert f"{name}.csv" in written and (out / f"{name}.tex").is_file()
@@ -186,3 +187,31 @@ def test_several_stores_are_read_as_one(tmp_path):
     header = (tmp_path / "out/set-fidelity.csv").read_text().splitlines()[0]
     assert "net:deletion_auc" in header and "other:deletion_auc" in header
     assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs/results"
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    """The local time zone of the committed report (its runs' start times): UTC."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_committed_store_gives_the_committed_report(tmp_path, utc):
+    written = write_results_report([RESULTS / "results.sqlite"], tmp_path)
+    assert (tmp_path / "tables.md").read_text(encoding="utf-8") == (RESULTS / "tables.md").read_text(
+        encoding="utf-8"
+    )
+    tables = [name for name in written if name.endswith((".csv", ".tex"))]
+    assert tables and sorted(tables) == sorted(
+        p.name for p in RESULTS.glob("*.*") if p.suffix in (".csv", ".tex")
+    )
+    for name in tables:
+        assert (tmp_path / name).read_text(encoding="utf-8") == (RESULTS / name).read_text(
+            encoding="utf-8"
+        ), name

@@ -23,9 +23,9 @@ from suny.benchmark.runner import (
     resident_mib,
 )
 from suny.benchmark.store import ResultStore, curve_points, from_png
-from suny.data.datasets import Sample
+from suny.data import Sample
 from suny.errors import SunyError
-from suny.metrics.evaluation import Evaluation, score_metric
+from suny.evaluation import Evaluation, ScoringSettings, score_maps
 from suny.models.wrapper import ImageClassifier, Preprocessing
 
 SIZE = 32
@@ -169,7 +169,7 @@ def test_stored_scores_equal_those_of_the_evaluation(tmp_path):
     samples = labelled(write_images(tmp_path / "images", 4))
     run(tmp_path / "r.sqlite", samples, ["gradcam"])
     stored = {(r[1], r[2], r[5]): r[8] for r in table(tmp_path / "r.sqlite")}
-    evaluation = Evaluation(toy_entry().model, "gradcam", step=STEP, batch_size=32)
+    evaluation = Evaluation(toy_entry().model, "gradcam", settings=ScoringSettings(step=STEP, batch_size=32))
     for sample in samples:
         evaluation.add(sample)
     per_image = evaluation.per_image()
@@ -179,8 +179,8 @@ def test_stored_scores_equal_those_of_the_evaluation(tmp_path):
             expected = np.nan if None in values else np.mean(values)
             np.testing.assert_allclose(float(per_image[metric][i]), expected, rtol=1e-6, err_msg=metric)
     assert np.isnan(float(per_image["pointing"][2]))  # one class of image 2 has no box
-    with pytest.raises(ValueError, match="choose from deletion, insertion, attack, pointing"):
-        score_metric("sanity", toy_entry().model, samples[0], None, None, torch.tensor([0]))
+    with pytest.raises(SunyError, match="choose from deletion, insertion, attack, pointing"):
+        score_maps(toy_entry().model, samples[0], torch.zeros(3, 2, 2), [0], {}, {"gradcam": ["sanity"]})
 
 
 def test_suny_variants_share_one_explanation_and_match_separate_runs(tmp_path, monkeypatch):
@@ -196,7 +196,9 @@ def test_suny_variants_share_one_explanation_and_match_separate_runs(tmp_path, m
         run(tmp_path / f"{name}.sqlite", samples, [name], metrics=("deletion", "attack"))
         alone = table(tmp_path / f"{name}.sqlite")
         shared = [r for r in table(tmp_path / "shared.sqlite") if r[4] == name]
-        assert alone == shared
+        # the same rows; values equal up to float rounding (the curves of the three maps share batches)
+        assert [r[:8] for r in alone] == [r[:8] for r in shared]
+        np.testing.assert_allclose([r[8] for r in alone], [r[8] for r in shared], rtol=1e-5, atol=1e-7)
     n_maps = {r[8] for r in table(tmp_path / "suny-n.sqlite") if r[5] == "deletion_auc"}
     s_maps = {r[8] for r in table(tmp_path / "suny-s.sqlite") if r[5] == "deletion_auc"}
     assert n_maps != s_maps  # two different maps, not one map three times
@@ -227,7 +229,7 @@ def test_unlabelled_images_explain_the_predicted_class(tmp_path):
         run(tmp_path / "r.sqlite", samples, ["gradcam"])
     run(tmp_path / "r.sqlite", samples, ["gradcam"], metrics=("attack",))
     entry = toy_entry()
-    from suny.data.images import load_image
+    from suny.data import load_image
 
     predicted = {
         p.stem: int(entry.model.probabilities(entry.model.preprocess(load_image(p))[None]).argmax())
@@ -281,5 +283,5 @@ def test_memory_stays_flat_over_many_images(tmp_path):
         assert totals.computed == 60 and store.query("SELECT COUNT(*) FROM results")[0][0] == 80 * 5
     after = resident_mib()
     print(f"resident memory over 60 images: {before:.1f} -> {after:.1f} MiB")
-    assert live_tensors() == tensors
+    assert live_tensors() <= tensors  # (fewer: an earlier test's tensors freed meanwhile)
     assert after - before < 4

@@ -8,6 +8,7 @@ import multiprocessing
 import numpy as np
 import pytest
 
+from suny.benchmark.records import ClassResult, ExplanationTime, RowKey
 from suny.benchmark.store import (
     ExplanationKey,
     ResultStore,
@@ -40,6 +41,38 @@ def test_scores_are_stored_once_with_their_curves(tmp_path):
         assert store.stored_metrics("set", "img1", "model", 1) == set()
         store.finish_run(run, 1, 1, 0, 120.0)
         assert store.query("SELECT images, rss_start_mib, rss_end_mib FROM runs") == [(1, 100.0, 120.0)]
+
+
+def test_the_report_reads_typed_rows(tmp_path):
+    row = RowKey("set", "model", "gradcam", "abc", 0)
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.add_config("abc", "model", "gradcam", {"pixels": 4})
+        run = store.start_run("host", 0, 1, "cpu", ["suny", "bench"], 100.0)
+        curves = {3: np.array([1.0, 0.5], np.float32), 1: np.array([1.0, 0.0], np.float32)}
+        for target, curve in curves.items():
+            store.add_scores(KEY, [Score(target, "deletion_auc", 0.25, 1.5, {"deletion": curve})], run)
+        store.add_scores(KEY, [Score(3, "pointing", None, 0.1)], run)
+        store.add_explanation(KEY, 3, 2.0, png_bytes(np.eye(2, dtype=np.float32)), run)
+        store.add_explanation(KEY, 1, 4.0, None, run)
+        store.add_image("set", "img1", "model", png_bytes(np.zeros((2, 2, 3), np.uint8)))
+        assert store.settings() == {"abc": {"pixels": 4}}
+        assert [(r["run"], r["host"], r["finished"]) for r in store.runs()] == [(run, "host", None)]
+        assert list(store.per_class_results()) == [
+            ClassResult(row, "img1", 1, "deletion_auc", 0.25, 1.5),
+            ClassResult(row, "img1", 3, "deletion_auc", 0.25, 1.5),
+            ClassResult(row, "img1", 3, "pointing", None, 0.1),
+        ]
+        assert list(store.explanation_times()) == [
+            ExplanationTime(row, "img1", 1, 4.0),
+            ExplanationTime(row, "img1", 3, 2.0),
+        ]
+        ((image, points),) = store.curves(row, "deletion")
+        assert image == "img1" and [p.tolist() for p in points] == [[1.0, 0.0], [1.0, 0.5]]
+        assert [(i, p.shape) for i, p in store.example_images("set", "model", 4)] == [("img1", (2, 2, 3))]
+        example = store.example_map(row, "img1")
+        assert example is not None and example.target == 3 and example.seconds == 2.0
+        assert np.array_equal(example.map, np.eye(2))
+        assert store.example_map(row, "img2") is None
 
 
 def test_a_failed_transaction_writes_nothing(tmp_path):

@@ -12,9 +12,17 @@ from PIL import Image, ImageDraw
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from suny.data.cub import cub_class_names, cub_dataset, is_cub
-from suny.data.datasets import DatasetError, box_mask, class_masks, load_dataset
-from suny.data.voc import is_voc, voc_dataset
+from suny.data import (
+    DatasetError,
+    box_mask,
+    class_masks,
+    cub_class_names,
+    cub_dataset,
+    load_dataset,
+    voc_dataset,
+)
+from suny.data.cub import is_cub
+from suny.data.voc import is_voc
 from suny.models import imagenet_wnids
 from suny.models.wrapper import Preprocessing
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from suny.data.images import load_image, to_rgb
+from suny.data import load_image
+from suny.data.images import to_rgb
 from suny.errors import ImageError
 
 
@@ -89,7 +90,7 @@ def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_original_size_reads_the_header_of_a_huge_jpeg(tmp_path):
-    from suny.data.images import original_size
+    from suny.data import original_size
 
     path = tmp_path / "huge.jpg"
     Image.new("RGB", (4000, 3000), (30, 60, 90)).save(path, quality=30)

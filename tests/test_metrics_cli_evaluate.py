@@ -11,18 +11,20 @@ import torch
 from PIL import Image
 
 from suny.cli.main import main
-from suny.data.datasets import load_dataset
-from suny.data.images import load_image
+from suny.data import load_dataset, load_image
 from suny.metrics.attack import attack_noise, saliency_attack
 from suny.metrics.deletion_insertion import deletion_curve
 from suny.models import imagenet_wnids, load_model
-from suny.saliency import METHODS, SaliencyMethod, SaliencyResult, register
+from suny.registry import register_method, unregister_method
+from suny.saliency import SaliencyMethod, SaliencyResult
 
 STEP = 224 * 224 // 4  # 5 points per curve keeps the test fast
 
 
 class Centre(SaliencyMethod):
     """A centred bump, the same for every image and class (ignores the model)."""
+
+    map_names = ("test-centre",)
 
     def explain(self, images: torch.Tensor, targets: torch.Tensor) -> SaliencyResult:
         axis = torch.linspace(-1, 1, images.shape[-1], device=images.device)
@@ -33,9 +35,9 @@ class Centre(SaliencyMethod):
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     """Register the test method for this module only (other tests may list the registry)."""
-    register("test-centre")(Centre)
+    register_method(Centre)
     yield
-    METHODS.pop("test-centre")
+    unregister_method(Centre)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from suny.data.datasets import (
+from suny.data import (
     DatasetError,
     Sample,
     box_mask,

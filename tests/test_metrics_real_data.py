@@ -8,12 +8,11 @@ import pytest
 import torch
 from metrics_helpers import gradcam
 
-from suny.data.datasets import class_masks, ilsvrc_kaggle
-from suny.data.images import load_image
+from suny.data import class_masks, ilsvrc_kaggle, load_image
 from suny.metrics.deletion_insertion import deletion_insertion
 from suny.metrics.pointing import pointing_proportion
 from suny.models import load_model
-from suny.saliency import create_method, method_names
+from suny.registry import create_method, method_names
 
 DATA = Path(__file__).parents[1] / ".." / "shared" / "data" / "ilsvrc-val-crops"
 pytestmark = [

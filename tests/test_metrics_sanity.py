@@ -12,7 +12,7 @@ from metrics_helpers import gradcam
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
-from suny.data.images import sample_image
+from suny.data import sample_image
 from suny.metrics.sanity import (
     cascading_randomisation,
     merge_groups,
@@ -21,7 +21,8 @@ from suny.metrics.sanity import (
     ssim,
 )
 from suny.models import load_model
-from suny.saliency import SaliencyResult, method_names
+from suny.registry import method_names
+from suny.saliency import SaliencyResult
 
 LITE0_GROUPS = [
     "_fc",

@@ -30,7 +30,7 @@ from suny.visualisation import (
     overlay_importance,
     textual_explanation,
     to_rgb_array,
-    write_report,
+    write_explanation_report,
 )
 
 CORNERS = {
@@ -305,7 +305,7 @@ EXPECTED_PER_CAUSE = ["bivariate.png", "necessity.png", "sufficiency.png", "comb
 def test_report_writes_every_promised_file_and_round_trips(tmp_path):
     feature, filters = make_explanation("feature"), make_explanation("filter")
     predictions = [ClassScore(282, "tiger cat", 0.75), ClassScore(281, "tabby", 0.2)]
-    summary = write_report(
+    summary = write_explanation_report(
         tmp_path / "out",
         random_image(),
         [feature, filters],
@@ -339,7 +339,7 @@ def test_report_writes_every_promised_file_and_round_trips(tmp_path):
 
 def test_report_html_names_the_class_and_top_causes_with_concepts(tmp_path):
     e = make_explanation(target_name="tiger <cat>")
-    write_report(tmp_path, random_image(), [e], concepts={1: "stripes", 3: "fur & whiskers"})
+    write_explanation_report(tmp_path, random_image(), [e], concepts={1: "stripes", 3: "fur & whiskers"})
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "tiger &lt;cat&gt;" in page and "tiger <cat>" not in page  # escaped
     assert "<th>concept</th>" in page
@@ -350,12 +350,12 @@ def test_report_html_names_the_class_and_top_causes_with_concepts(tmp_path):
         assert (tmp_path / src).is_file()
     assert "http" not in page  # self-contained: nothing fetched from elsewhere
 
-    write_report(tmp_path / "plain", random_image(), [e])
+    write_explanation_report(tmp_path / "plain", random_image(), [e])
     assert "<th>concept</th>" not in (tmp_path / "plain" / "index.html").read_text(encoding="utf-8")
 
 
 def test_report_writes_valid_json_when_a_standard_error_is_nan(tmp_path):
-    write_report(tmp_path, random_image(), [make_explanation(stderr_nan=True)])
+    write_explanation_report(tmp_path, random_image(), [make_explanation(stderr_nan=True)])
 
     def refuse(constant):
         raise ValueError(f"non-standard JSON constant {constant}")
@@ -367,9 +367,9 @@ def test_report_writes_valid_json_when_a_standard_error_is_nan(tmp_path):
 
 def test_report_refuses_two_explanations_of_one_cause_type(tmp_path):
     with pytest.raises(SunyError, match="one explanation per cause type"):
-        write_report(tmp_path, random_image(), [make_explanation(), make_explanation()])
+        write_explanation_report(tmp_path, random_image(), [make_explanation(), make_explanation()])
     with pytest.raises(SunyError, match="at least one explanation"):
-        write_report(tmp_path, random_image(), [])
+        write_explanation_report(tmp_path, random_image(), [])
 
 
 # ------------------------------------------------------------------------------ real browser
@@ -407,7 +407,9 @@ def chromium() -> str:
 
 def test_report_renders_in_a_real_browser(tmp_path, chromium):
     size = 64
-    write_report(tmp_path, random_image(size), [make_explanation(size=size)], concepts={1: "stripes"})
+    write_explanation_report(
+        tmp_path, random_image(size), [make_explanation(size=size)], concepts={1: "stripes"}
+    )
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     # A copy of the page that records, once everything has loaded, whether each picture decoded.
     probe = (
@@ -447,7 +449,7 @@ def test_report_of_a_real_suny_filter_explanation(tmp_path):
     image = model.preprocess(sample_image())
     explanation = Suny(model, cause="filter").explain(image)
     predictions = top_predictions(model, image)
-    summary = write_report(tmp_path, image, [explanation], predictions=predictions)
+    summary = write_explanation_report(tmp_path, image, [explanation], predictions=predictions)
     assert predictions[0].index == explanation.target
     assert summary["prediction"]["name"] == explanation.target_name
     assert len(summary["top_classes"]) == 5

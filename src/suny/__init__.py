@@ -10,7 +10,8 @@ from suny.data import load_image, sample_image
 from suny.errors import ImageError, LayerError, ModelError, SunyError, TargetError
 from suny.method import Explanation, Suny
 from suny.models import ImageClassifier, load_model
-from suny.saliency import SaliencyMethod, SaliencyResult, create_method, method_names
+from suny.registry import create_method, method_names
+from suny.saliency import SaliencyMethod, SaliencyResult
 
 __version__ = "0.1.0"
 

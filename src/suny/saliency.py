@@ -1,4 +1,5 @@
-"""The one interface every explanation method implements, and the registry of methods by name.
+"""The one interface every explanation method implements (the registry by name is
+:mod:`suny.registry`).
 
 A method is built from the model wrapper (and a layer, for methods that have one) and called on a
 batch of [0, 1] images with one target class per image. It returns maps at input resolution with
@@ -7,12 +8,16 @@ values in [0, 1], on the model's device, plus whatever extra the method produces
 
     method = create_method("gradcam", model, layer="layer4")
     result = method(images, targets)   # result.maps: (B, H, W) in [0, 1]
+
+A method declares the maps one call returns in :attr:`SaliencyMethod.map_names`, under the
+registry names that select them: SUNY-feature returns ``suny`` (the combined map), ``suny-n`` and
+``suny-s`` from one explanation, so ``create_method("suny-n", ...)`` is the same explainer whose
+``maps`` are the necessity maps, and an evaluation of all three explains once.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -25,17 +30,26 @@ from suny.models.wrapper import ImageClassifier
 
 @dataclass
 class SaliencyResult:
-    """Maps of shape (B, H, W) in [0, 1] and one extra object per image (or ``None``)."""
+    """Maps of shape (B, H, W) in [0, 1], one extra object per image (or none), and every map the
+    call produced by name (:attr:`SaliencyMethod.map_names`; ``maps`` is one of them)."""
 
     maps: Tensor
     extras: list[Any] = field(default_factory=list)
+    outputs: dict[str, Tensor] = field(default_factory=dict)
 
 
 class SaliencyMethod(ABC):
-    """Base class: subclasses implement :meth:`explain` for checked inputs."""
+    """Base class: subclasses implement :meth:`explain` for checked inputs.
 
-    #: Registry name, set by :func:`register`.
-    name: ClassVar[str] = ""
+    Args:
+        model: the classifier to explain.
+        layer: the layer of a method that explains through one (default: the model's default
+            layer); ignored by the others.
+        seed: seed of the method's randomness (same seed, same maps).
+    """
+
+    #: Registry names of the maps one call returns; the first is the method's own map.
+    map_names: ClassVar[tuple[str, ...]] = ()
     #: Whether the method explains through a layer (``layer`` argument).
     uses_layer: ClassVar[bool] = False
 
@@ -45,16 +59,37 @@ class SaliencyMethod(ABC):
         if self.layer is not None:
             model.layer(self.layer)  # clear error listing the valid layers
         self.seed = seed
+        self._output = self.map_names[0]
+
+    @property
+    def output(self) -> str:
+        """Which of :attr:`map_names` a call's ``maps`` holds (default: the first)."""
+        return self._output
+
+    @output.setter
+    def output(self, name: str) -> None:
+        if name not in self.map_names:
+            raise SunyError(f"{type(self).__name__} returns {', '.join(self.map_names)}, not {name!r}")
+        self._output = name
 
     def __call__(self, images: Tensor, targets: Tensor | list[int] | int) -> SaliencyResult:
+        """Maps of ``images`` (B, 3, H, W) or (3, H, W) in [0, 1] for ``targets`` (one class per
+        image, or one for all).
+
+        Returns:
+            The result, with ``maps`` the :attr:`output` map and ``outputs`` every declared map,
+            all float32 in [0, 1].
+        """
         images, targets = self._check(images, targets)
         result = self.explain(images, targets)
-        result.maps = result.maps.float().clamp(0.0, 1.0)
-        return result
+        produced = result.outputs or {self.map_names[0]: result.maps}
+        outputs = {name: produced[name].float().clamp(0.0, 1.0) for name in self.map_names}
+        return SaliencyResult(outputs[self.output], result.extras, outputs)
 
     @abstractmethod
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
-        """Maps for ``images`` (B, 3, H, W) in [0, 1] on the model's device and ``targets`` (B,)."""
+        """Maps for ``images`` (B, 3, H, W) in [0, 1] on the model's device and ``targets`` (B,):
+        ``maps`` for a method with one map, else ``outputs`` with every name of :attr:`map_names`."""
 
     def generator(self) -> torch.Generator:
         """A fresh generator on the model's device seeded with :attr:`seed` (same seed, same map)."""
@@ -80,33 +115,3 @@ class SaliencyMethod(ABC):
                 f"0..{self.model.num_classes - 1}"
             )
         return images.to(device), targets
-
-
-METHODS: dict[str, type[SaliencyMethod]] = {}
-
-
-def register(name: str) -> Callable[[type[SaliencyMethod]], type[SaliencyMethod]]:
-    """Class decorator: make a method available as ``create_method(name, ...)``."""
-
-    def decorate(cls: type[SaliencyMethod]) -> type[SaliencyMethod]:
-        cls.name = name
-        METHODS[name] = cls
-        return cls
-
-    return decorate
-
-
-def method_names() -> list[str]:
-    """Registered method names (importing the packages that register them)."""
-    import suny.baselines
-    import suny.method  # noqa: F401  (registers the SUNY variants)
-
-    return list(METHODS)
-
-
-def create_method(name: str, model: ImageClassifier, **options: Any) -> SaliencyMethod:
-    """The method registered as ``name``, built on ``model`` with ``options``."""
-    names = method_names()
-    if name not in METHODS:
-        raise SunyError(f"unknown method {name!r}; known methods: {', '.join(names)}")
-    return METHODS[name](model, **options)

@@ -1,4 +1,4 @@
-"""The seven baselines of the paper (SPEC section 3), registered by name: ``gradcam``,
+"""The seven baselines of the paper (SPEC section 3), by registry name: ``gradcam``,
 ``gradcam++``, ``scorecam`` (:mod:`.cam`), ``groupcam``, ``smoothgrad``, ``rise`` and ``cexcnn``."""
 
 from suny.baselines.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM

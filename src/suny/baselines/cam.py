@@ -19,9 +19,8 @@ from suny.baselines.common import (
     activations_and_gradients,
     mask_scores,
 )
-from suny.models.wrapper import ImageClassifier
 from suny.ops import batched, weighted_map
-from suny.saliency import SaliencyResult, register
+from suny.saliency import SaliencyResult
 
 
 class CAM(Baseline):
@@ -52,9 +51,10 @@ class CAM(Baseline):
         (``None`` when :attr:`uses_gradients` is false)."""
 
 
-@register("gradcam")
 class GradCAM(CAM):
     """Grad-CAM (Selvaraju et al. 2017): ``w_k = mean_ij dy_c / dA_k[i, j]``."""
+
+    map_names = ("gradcam",)
 
     def channel_weights(
         self, images: Tensor, targets: Tensor, activations: Tensor, gradients: Tensor | None
@@ -62,7 +62,6 @@ class GradCAM(CAM):
         return gradients.mean(dim=(2, 3))
 
 
-@register("gradcam++")
 class GradCAMPlusPlus(CAM):
     """Grad-CAM++ (Chattopadhay et al. 2018, Eq. 19 with the exponential-score derivatives), as in
     pytorch-grad-cam, with ``g = dy_c / dA_k``:
@@ -70,6 +69,8 @@ class GradCAMPlusPlus(CAM):
     ``alpha_ij = g_ij^2 / (2 g_ij^2 + (sum_ab A_k[a, b]) g_ij^3 + 1e-6)`` (0 where ``g_ij = 0``),
     ``w_k = sum_ij alpha_ij relu(g_ij)``.
     """
+
+    map_names = ("gradcam++",)
 
     def channel_weights(
         self, images: Tensor, targets: Tensor, activations: Tensor, gradients: Tensor | None
@@ -81,7 +82,6 @@ class GradCAMPlusPlus(CAM):
         return (alpha * gradients.relu()).sum(dim=(2, 3))
 
 
-@register("scorecam")
 class ScoreCAM(CAM):
     """Score-CAM (Wang et al. 2020) as in the official code: ``w_k = p_c(x * M_k)`` with
     ``M_k = minmax(upsample_bilinear(A_k))`` at input resolution (``align_corners=False``) and
@@ -97,24 +97,13 @@ class ScoreCAM(CAM):
     relus after, which differs only where ``sum_k w_k A_k`` changes sign: layers with negative
     activations).
 
-    ``amp`` runs the masked forward passes under bfloat16 autocast; ``batch_size`` masked inputs
-    (of all images together) run per forward pass.
+    ``batch_size`` masked inputs (of all images together) run per forward pass, in ``precision``.
     """
 
+    map_names = ("scorecam",)
     uses_gradients = False
-
-    def __init__(
-        self,
-        model: ImageClassifier,
-        layer: str | None = None,
-        seed: int = 0,
-        batch_size: int = 64,
-        amp: bool = False,
-    ) -> None:
-        super().__init__(model, layer, seed, batch_size)
-        self.amp = amp
 
     def channel_weights(
         self, images: Tensor, targets: Tensor, activations: Tensor, gradients: Tensor | None
     ) -> Tensor:
-        return mask_scores(self.model, activations, images, targets, self.batch_size, self.amp)
+        return mask_scores(self.engine(), activations, images, targets)

@@ -8,10 +8,11 @@ import torch
 from torch import Tensor
 
 from suny.baselines.common import Baseline
+from suny.engine import Precision
 from suny.interventions.filter import FilterReplay
 from suny.models.wrapper import ImageClassifier
 from suny.ops import upsample
-from suny.saliency import SaliencyResult, register
+from suny.saliency import SaliencyResult
 
 
 @dataclass
@@ -22,7 +23,6 @@ class CexCNNRecord:
     kept: Tensor
 
 
-@register("cexcnn")
 class CexCNN(Baseline):
     """CexCNN: filter k of the convolution ``model.filter_layer(layer)`` is deleted (its weights
     zeroed, through :class:`~suny.interventions.filter.FilterReplay`) and its importance is the
@@ -37,6 +37,8 @@ class CexCNN(Baseline):
     Extras: one :class:`CexCNNRecord` per image.
     """
 
+    map_names = ("cexcnn",)
+
     uses_layer = True
 
     def __init__(
@@ -45,9 +47,10 @@ class CexCNN(Baseline):
         layer: str | None = None,
         seed: int = 0,
         batch_size: int = 64,
+        precision: Precision = "float32",
         threshold: float = 0.0,
     ) -> None:
-        super().__init__(model, layer, seed, batch_size)
+        super().__init__(model, layer, seed, batch_size, precision)
         self.threshold = threshold
         self.conv = model.filter_layer(self.layer)
 

@@ -1,5 +1,5 @@
-"""What the baselines share: the base class (eval mode, batch size), a layer's activations and
-gradients, target-class probabilities of masked inputs, and the CAM-style map.
+"""What the baselines share: the base class (eval mode, batch size, precision of the masked passes),
+a layer's activations and gradients, and the target-class probabilities of masked inputs.
 
 Every forward pass here restores the model's train/eval flags and removes its hooks on exit,
 errors included. Gradients are taken with :func:`torch.autograd.grad` with respect to activations
@@ -14,9 +14,11 @@ from abc import abstractmethod
 import torch
 from torch import Tensor, nn
 
+from suny.engine import ForwardEngine, Precision, resolve_precision
 from suny.errors import SunyError
+from suny.models.hooks import forward_hooks
 from suny.models.wrapper import ImageClassifier, preserved_mode
-from suny.ops import batched, minmax, upsample
+from suny.ops import minmax, upsample
 from suny.saliency import SaliencyMethod, SaliencyResult
 
 
@@ -24,7 +26,10 @@ class Baseline(SaliencyMethod):
     """A baseline explanation method: runs in eval mode, ``batch_size`` inputs per forward pass.
 
     ``batch_size`` counts images for the gradient passes and masked (or noisy) inputs for the
-    perturbation passes.
+    perturbation passes. ``precision`` is that of the perturbation passes (the masked inputs of
+    Score-CAM, Group-CAM and RISE and CexCNN's pruned passes, through the
+    :class:`~suny.engine.ForwardEngine`; SmoothGrad's noisy passes); Grad-CAM and Grad-CAM++ take
+    one float32 pass per image.
     """
 
     def __init__(
@@ -33,11 +38,17 @@ class Baseline(SaliencyMethod):
         layer: str | None = None,
         seed: int = 0,
         batch_size: int = 64,
+        precision: Precision = "float32",
     ) -> None:
         super().__init__(model, layer, seed)
         if batch_size < 1:
             raise SunyError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
+        self.precision = resolve_precision(precision, model.device)
+
+    def engine(self) -> ForwardEngine:
+        """A forward engine for this method's perturbation passes."""
+        return ForwardEngine.for_model(self.model, self.batch_size, self.precision)
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         with preserved_mode(self.model):
@@ -68,12 +79,8 @@ def _tapped_forward(
         captured.append(activation)
         return activation.clone()
 
-    handle = module.register_forward_hook(tap)
-    try:
-        with torch.no_grad():
-            logits = model(images)
-    finally:
-        handle.remove()
+    with forward_hooks([(module, tap)]), torch.no_grad():
+        logits = model(images)
     return logits, captured[0]
 
 
@@ -89,38 +96,29 @@ def activations_and_gradients(
     return activations.detach(), gradients
 
 
-@torch.no_grad()
-def target_probabilities(
-    model: ImageClassifier, inputs: Tensor, targets: Tensor, amp: bool = False
-) -> Tensor:
-    """``p_c(inputs) = softmax(model(inputs))[c]`` per row (float32); ``amp`` runs the forward
-    pass under bfloat16 autocast."""
-    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=amp):
-        logits = model(inputs)
-    return logits.float().softmax(dim=1).gather(1, targets[:, None])[:, 0]
-
-
 def mask_scores(
-    model: ImageClassifier,
+    engine: ForwardEngine,
     maps: Tensor,
     images: Tensor,
     targets: Tensor,
-    batch_size: int,
-    amp: bool = False,
     substrate: Tensor | None = None,
 ) -> Tensor:
     """``s[b, k] = p_c(x_b * M_bk + substrate_b * (1 - M_bk))`` with ``M_bk = minmax(upsample(
     maps[b, k]))`` at input resolution (substrate 0 by default), (B, K).
 
     Constant maps are skipped (``s = 0``), as the official Score-CAM and Group-CAM code does; the
-    masked inputs of every image run together, ``batch_size`` per forward pass.
+    masked inputs of every image run together through ``engine``.
     """
     flat = maps.flatten(start_dim=2)
     varying = (flat.amax(dim=-1) > flat.amin(dim=-1)).nonzero()
+    b, k = varying.unbind(dim=1)
+    size = tuple(images.shape[-2:])
+
+    def masked(chunk: slice) -> Tensor:
+        masks = minmax(upsample(maps[b[chunk], k[chunk]][:, None], size))
+        x = images[b[chunk]]
+        return x * masks if substrate is None else torch.lerp(substrate[b[chunk]], x, masks)
+
     scores = torch.zeros(maps.shape[:2], device=maps.device)
-    for chunk in batched(len(varying), batch_size):
-        b, k = varying[chunk].unbind(dim=1)
-        masks = minmax(upsample(maps[b, k][:, None], tuple(images.shape[-2:])))
-        inputs = images[b] * masks if substrate is None else torch.lerp(substrate[b], images[b], masks)
-        scores[b, k] = target_probabilities(model, inputs, targets[b], amp)
+    scores[b, k] = engine.probabilities(len(varying), masked, targets=targets[b])
     return scores

@@ -9,15 +9,14 @@ from suny.baselines.common import (
     Baseline,
     activations_and_gradients,
     mask_scores,
-    target_probabilities,
 )
+from suny.engine import Precision
 from suny.errors import SunyError
 from suny.models.wrapper import ImageClassifier
 from suny.ops import batched, gaussian_blur, minmax, upsample, weighted_map
-from suny.saliency import SaliencyResult, register
+from suny.saliency import SaliencyResult
 
 
-@register("groupcam")
 class GroupCAM(Baseline):
     """Group-CAM: the Grad-CAM-weighted activations ``w_k A_k`` (``w_k = mean dy_c / dA_k``) are
     split into ``groups`` groups of consecutive channels (sizes differ by at most one; fewer groups
@@ -31,10 +30,11 @@ class GroupCAM(Baseline):
     A constant group map is skipped (``s_g = 0``), as in the official code. Differences from the
     official code: each group's score is relu'd (SPEC section 3; the code relus only the
     weighted sum), and the group maps are not thresholded at their 70th percentile (a later
-    addition to the code that the paper does not describe). ``amp`` runs the masked forward
-    passes under bfloat16 autocast; ``batch_size`` images per gradient pass and masked inputs per
-    forward pass.
+    addition to the code that the paper does not describe). ``batch_size`` images per gradient pass
+    and masked inputs per forward pass (those in ``precision``).
     """
+
+    map_names = ("groupcam",)
 
     uses_layer = True
 
@@ -47,15 +47,14 @@ class GroupCAM(Baseline):
         groups: int = 32,
         blur_kernel: int = 51,
         blur_sigma: float = 50.0,
-        amp: bool = False,
+        precision: Precision = "float32",
     ) -> None:
-        super().__init__(model, layer, seed, batch_size)
+        super().__init__(model, layer, seed, batch_size, precision)
         if groups < 1:
             raise SunyError(f"groups must be at least 1, got {groups}")
         self.groups = groups
         self.blur_kernel = blur_kernel
         self.blur_sigma = blur_sigma
-        self.amp = amp
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         module = self.model.layer(self.layer)
@@ -68,8 +67,9 @@ class GroupCAM(Baseline):
             parts = weighted.tensor_split(min(self.groups, weighted.shape[1]), dim=1)
             group_maps = torch.stack([part.sum(dim=1) for part in parts], dim=1).relu()
             blurred = gaussian_blur(x, self.blur_kernel, self.blur_sigma)
-            base = target_probabilities(self.model, blurred, c, self.amp)
-            scores = mask_scores(self.model, group_maps, x, c, self.batch_size, self.amp, substrate=blurred)
+            engine = self.engine()
+            base = engine.probabilities(len(blurred), blurred.__getitem__, targets=c)
+            scores = mask_scores(engine, group_maps, x, c, substrate=blurred)
             weights = (scores - base[:, None]).relu()
             maps.append(weighted_map(weights, minmax(upsample(group_maps, size)), size))
         return SaliencyResult(maps=torch.cat(maps))

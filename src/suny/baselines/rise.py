@@ -7,11 +7,12 @@ import math
 import torch
 from torch import Tensor
 
-from suny.baselines.common import Baseline, target_probabilities
+from suny.baselines.common import Baseline
+from suny.engine import Precision
 from suny.errors import SunyError
 from suny.models.wrapper import ImageClassifier
 from suny.ops import batched, minmax
-from suny.saliency import SaliencyResult, register
+from suny.saliency import SaliencyResult
 
 
 def grid_interpolation(cells: int, size: int, device: torch.device | None = None) -> Tensor:
@@ -72,7 +73,6 @@ class RiseMasks:
         return rows @ self.grids[index] @ cols.transpose(1, 2)
 
 
-@register("rise")
 class RISE(Baseline):
     """RISE: ``map = minmax(sum_i p_c(x * M_i) M_i / (N p1))`` over ``N = masks`` random masks
     (:class:`RiseMasks`, grid ``grid_size``, keep probability ``p1``), drawn from the method's
@@ -80,9 +80,11 @@ class RISE(Baseline):
 
     Defaults ``masks=4000``, ``grid_size=7``, ``p1=0.5``: the cheapest N and coarsest grid of the
     official settings (N 4000-8000, s 7-10, p1 0.1-0.5, SPEC section 3). The mask multiplies the
-    [0, 1] image (black substrate); the official code multiplies the normalised image. ``amp``
-    runs the masked forward passes under bfloat16 autocast; ``batch_size`` masks per pass.
+    [0, 1] image (black substrate); the official code multiplies the normalised image.
+    ``batch_size`` masks per pass, in ``precision``.
     """
+
+    map_names = ("rise",)
 
     def __init__(
         self,
@@ -93,9 +95,9 @@ class RISE(Baseline):
         masks: int = 4000,
         grid_size: int = 7,
         p1: float = 0.5,
-        amp: bool = False,
+        precision: Precision = "float32",
     ) -> None:
-        super().__init__(model, layer, seed, batch_size)
+        super().__init__(model, layer, seed, batch_size, precision)
         if masks < 1 or grid_size < 2 or not 0 < p1 <= 1:
             raise SunyError(
                 f"RISE needs masks >= 1, grid_size >= 2 and 0 < p1 <= 1; got masks={masks}, "
@@ -104,7 +106,6 @@ class RISE(Baseline):
         self.num_masks = masks
         self.grid_size = grid_size
         self.p1 = p1
-        self.amp = amp
 
     def mask_set(self, size: tuple[int, int]) -> RiseMasks:
         """The masks this method uses for images of ``size`` (the same for every call)."""
@@ -114,12 +115,11 @@ class RISE(Baseline):
         size = tuple(images.shape[-2:])
         mask_set = self.mask_set(size)
         saliency = images.new_zeros(len(images), size[0] * size[1])
+        engine = self.engine()
         for chunk in batched(len(mask_set), self.batch_size):
             masks = mask_set.masks(chunk)
             for b, (image, target) in enumerate(zip(images, targets)):
-                scores = target_probabilities(
-                    self.model, image * masks[:, None], target.expand(len(masks)), self.amp
-                )
+                scores = engine.probabilities(len(masks), lambda s: image * masks[s, None], targets=target)  # noqa: B023
                 saliency[b] += scores @ masks.flatten(start_dim=1)
         saliency /= len(mask_set) * self.p1
         return SaliencyResult(maps=minmax(saliency.view(-1, *size)))

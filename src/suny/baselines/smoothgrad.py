@@ -6,13 +6,13 @@ import torch
 from torch import Tensor
 
 from suny.baselines.common import Baseline
+from suny.engine import Precision, autocast
 from suny.errors import SunyError
 from suny.models.wrapper import ImageClassifier
 from suny.ops import batched, minmax
-from suny.saliency import SaliencyResult, register
+from suny.saliency import SaliencyResult
 
 
-@register("smoothgrad")
 class SmoothGrad(Baseline):
     """SmoothGrad: ``map = minmax(max_channels (1/n) sum_i |d y_c(x + e_i) / dx|)`` with ``y_c``
     the target's logit and ``e_i ~ N(0, sigma^2)``, ``sigma = noise * (max(x) - min(x))`` per image.
@@ -22,8 +22,10 @@ class SmoothGrad(Baseline):
     ``sigma * torch.randn((n, 3, H, W))`` from a generator freshly seeded with ``seed``, so an
     image's map does not depend on the other images of the call, and on the CPU the draw equals
     captum's after ``torch.manual_seed(seed)`` for that image alone. ``batch_size`` noisy copies
-    run per forward/backward pass.
+    run per forward/backward pass, in ``precision``.
     """
+
+    map_names = ("smoothgrad",)
 
     def __init__(
         self,
@@ -31,10 +33,11 @@ class SmoothGrad(Baseline):
         layer: str | None = None,
         seed: int = 0,
         batch_size: int = 64,
+        precision: Precision = "float32",
         samples: int = 50,
         noise: float = 0.15,
     ) -> None:
-        super().__init__(model, layer, seed, batch_size)
+        super().__init__(model, layer, seed, batch_size, precision)
         if samples < 1:
             raise SunyError(f"samples must be at least 1, got {samples}")
         self.samples = samples
@@ -48,8 +51,8 @@ class SmoothGrad(Baseline):
             total = torch.zeros_like(image)
             for chunk in batched(self.samples, self.batch_size):
                 noisy = (image + draws[chunk] * sigma).requires_grad_(True)
-                with torch.enable_grad():
-                    score = self.model(noisy)[:, target].sum()
+                with torch.enable_grad(), autocast(self.model.device, self.precision):
+                    score = self.model(noisy)[:, target].float().sum()
                     (gradient,) = torch.autograd.grad(score, noisy)
                 total += gradient.abs().sum(dim=0)
             maps.append((total / self.samples).amax(dim=0))

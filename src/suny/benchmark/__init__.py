@@ -1,7 +1,6 @@
-"""The evaluation grid (``suny bench``) and its report (``suny report``): a resumable SQLite results
-store, the runner that fills it (sharded over processes), and the paper's tables from it."""
+"""The evaluation grid (``suny bench``): a resumable SQLite results store and the runner that fills
+it (sharded over processes). Its report (``suny report``) is :mod:`suny.report`."""
 
-from suny.benchmark.report import write_report
 from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, RunTotals, Shard
 from suny.benchmark.store import ResultStore, merge_stores
 
@@ -13,5 +12,4 @@ __all__ = [
     "RunTotals",
     "Shard",
     "merge_stores",
-    "write_report",
 ]

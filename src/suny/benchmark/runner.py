@@ -3,8 +3,10 @@ result stored as soon as it exists.
 
 Per image (this process's shard) and model, the store is asked first which (method, metric, class)
 results it already holds for this configuration; only the missing ones are computed, so a run that
-was killed continues where it stopped and computes nothing twice. SUNY-feature's three maps
-(``suny``, ``suny-n``, ``suny-s``) come from one explanation when their options agree.
+was killed continues where it stopped and computes nothing twice. Each image is scored by
+:func:`~suny.evaluation.scoring.score_image`; methods whose maps come from one call of one
+implementation (SUNY-feature's ``suny``, ``suny-n``, ``suny-s``) share that call when their options
+agree.
 
 Sharding: the process of rank r of w takes the images whose index (in dataset order) is r modulo
 w; ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` come from the environment (``torchrun`` sets them),
@@ -21,7 +23,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,26 +35,25 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from suny.benchmark.store import ExplanationKey, ResultStore, Score, png_bytes
-from suny.data.datasets import Sample
 from suny.data.images import load_image
+from suny.data.sample import Sample
 from suny.errors import SunyError
+from suny.evaluation.scoring import (
+    METRICS,
+    SCORES,
+    ImageScores,
+    MetricScores,
+    ScoringSettings,
+    predicted_class,
+    preprocessed_image,
+    score_image,
+)
 from suny.metrics.attack import NOISE_VARIANCE
 from suny.metrics.deletion_insertion import DEFAULT_STEP
-from suny.metrics.evaluation import METRICS, score_metric
-from suny.metrics.sanity import cascading_randomisation, merge_groups, randomisation_groups
+from suny.metrics.sanity import merge_groups, randomisation_groups
 from suny.models.wrapper import ImageClassifier
-from suny.saliency import SaliencyMethod, SaliencyResult, create_method
-
-#: The result whose presence marks a metric as done for one class.
-MARKERS = {
-    "deletion": "deletion_auc",
-    "insertion": "insertion_auc",
-    "attack": "attack_flip",
-    "pointing": "pointing",
-    "sanity": "sanity_spearman",
-}
-#: SUNY-feature's variants share one explanation: method -> the Explanation's map.
-SUNY_FEATURE_MAPS = {"suny": "combined_map", "suny-n": "necessity_map", "suny-s": "sufficiency_map"}
+from suny.registry import create_method, shares_explanation
+from suny.saliency import SaliencyMethod
 
 
 @dataclass(frozen=True)
@@ -156,57 +157,24 @@ def model_facts(model: ImageClassifier, sanity_steps: int | None) -> dict[str, A
     }
 
 
-class MapGroup:
-    """Methods whose maps come from one call of ``base`` (SUNY-feature's variants; any other
-    method alone)."""
-
-    def __init__(self, names: Sequence[str], options: Mapping[str, Any], seed: int) -> None:
-        self.names = tuple(names)
-        self.base = self.names[0]
-        self.options = {"seed": seed, **options}
-
-    def build(self, model: ImageClassifier) -> SaliencyMethod:
-        return create_method(self.base, model, **self.options)
-
-    def maps(self, result: SaliencyResult) -> dict[str, Tensor]:
-        """Method name -> its (B, H, W) maps in ``result``."""
-        return {
-            name: result.maps
-            if name == self.base
-            else torch.stack([getattr(e, SUNY_FEATURE_MAPS[name]) for e in result.extras]).float().clamp(0, 1)
-            for name in self.names
-        }
-
-    def stacked_factory(
-        self, names: Sequence[str]
-    ) -> Callable[[ImageClassifier], Callable[[Tensor, Tensor], SaliencyResult]]:
-        """A method factory for :func:`cascading_randomisation` whose maps are those of ``names``
-        stacked along the batch axis (name-major), so one cascade serves every variant."""
-
-        def build(model: ImageClassifier) -> Callable[[Tensor, Tensor], SaliencyResult]:
-            method = self.build(model)
-
-            def explain(images: Tensor, targets: Tensor) -> SaliencyResult:
-                maps = self.maps(method(images, targets))
-                return SaliencyResult(torch.cat([maps[name] for name in names]))
-
-            return explain
-
-        return build
-
-
-def map_groups(methods: Sequence[str], options: GridOptions) -> list[MapGroup]:
-    """One group per method, except SUNY-feature's variants with equal options: one group."""
-    groups: list[MapGroup] = []
-    shared: dict[str, list[str]] = {}
+def method_groups(methods: Sequence[str], options: GridOptions) -> list[list[str]]:
+    """The methods in groups whose maps come from one call: the same implementation
+    (:func:`~suny.registry.shares_explanation`) with the same options."""
+    groups: list[list[str]] = []
     for name in methods:
-        method_options = dict(options.method_options.get(name, {}))
-        if name in SUNY_FEATURE_MAPS:
-            shared.setdefault(json.dumps(method_options, sort_keys=True, default=str), []).append(name)
+        mine = options.method_options.get(name, {})
+        group = next(
+            (
+                g
+                for g in groups
+                if shares_explanation(g[0], name) and options.method_options.get(g[0], {}) == mine
+            ),
+            None,
+        )
+        if group is None:
+            groups.append([name])
         else:
-            groups.append(MapGroup([name], method_options, options.seed))
-    for key, names in shared.items():
-        groups.insert(0, MapGroup(names, json.loads(key), options.seed))
+            group.append(name)
     return groups
 
 
@@ -220,26 +188,6 @@ def resident_mib() -> float:
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / (2**20 if sys.platform == "darwin" else 2**10)
-
-
-class Timer:
-    """Seconds since creation, the device synchronised first (CUDA work is asynchronous)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.restart()
-
-    def restart(self) -> None:
-        self._sync()
-        self.start = time.perf_counter()
-
-    def seconds(self) -> float:
-        self._sync()
-        return time.perf_counter() - self.start
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
 
 @dataclass
@@ -275,9 +223,10 @@ class GridRunner:
         self.store, self.dataset, self.samples = store, dataset, samples
         self.models, self.options, self.shard, self.progress = models, options, shard, progress
         self.methods = list(dict.fromkeys(methods))
-        self.groups = map_groups(self.methods, options)
+        self.groups = method_groups(self.methods, options)
         self.configs: dict[tuple[str, str], str] = {}
         self.built: dict[tuple[str, str], SaliencyMethod] = {}
+        self.settings = ScoringSettings(options.step, options.batch_size, options.seed, options.sanity_steps)
         self.min_side = max(entry.model.preprocessing.resize for entry in models)
         for entry in models:
             facts = model_facts(entry.model, options.sanity_steps)
@@ -286,7 +235,8 @@ class GridRunner:
                 store.add_config(config, entry.label, method, settings)
                 self.configs[entry.label, method] = config
             for group in self.groups:
-                self.built[entry.label, group.base] = group.build(entry.model)
+                method_options = {"seed": options.seed, **options.method_options.get(group[0], {})}
+                self.built[entry.label, group[0]] = create_method(group[0], entry.model, **method_options)
 
     def run(self, command: Sequence[str] = ()) -> RunTotals:
         """Every image of the shard; returns the totals (also written to the ``runs`` table)."""
@@ -331,7 +281,7 @@ class GridRunner:
 
     # -------------------------------------------------------------------------------- one image
     def _image(self, index: int, sample: Sample, run: int) -> int:
-        """Compute what the store lacks for one image; returns the number of explanations run."""
+        """Compute what the store lacks for one image; returns the number of maps computed."""
         metrics = self.options.metrics_for(index)
         picture: Image.Image | None = None
         computed = 0
@@ -340,144 +290,75 @@ class GridRunner:
             targets = list(sample.classes)
             image: Tensor | None = None
             if not targets:  # unlabelled: the predicted class, which needs the image
-                picture = load_image(sample.path, min_side=self.min_side) if picture is None else picture
-                image = model.preprocess(picture).to(model.device)
-                targets = [int(model.probabilities(image[None]).argmax())]
+                picture = picture or load_image(sample.path, min_side=self.min_side)
+                image = preprocessed_image(model, sample, picture)
+                targets = [predicted_class(model, image)]
             stored = self.store.stored_metrics(self.dataset, sample.image_id, entry.label, self.options.seed)
             pending = {
-                method: [
-                    m
-                    for m in metrics
-                    if any(
-                        (method, self.configs[entry.label, method], MARKERS[m], c) not in stored
-                        for c in targets
-                    )
-                ]
+                method: todo
                 for method in self.methods
+                if (
+                    todo := self._pending(stored, method, self.configs[entry.label, method], metrics, targets)
+                )
             }
-            pending = {method: todo for method, todo in pending.items() if todo}
             if not pending:
                 continue
-            picture = load_image(sample.path, min_side=self.min_side) if picture is None else picture
-            if image is None:
-                image = model.preprocess(picture).to(model.device)
+            picture = picture or load_image(sample.path, min_side=self.min_side)
+            image = preprocessed_image(model, sample, picture) if image is None else image
             if index < self.options.examples:
                 rgb = (image.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
                 self.store.add_image(self.dataset, sample.image_id, entry.label, png_bytes(rgb))
             for group in self.groups:
-                names = [name for name in group.names if name in pending]
-                if names:
-                    self._group(entry, group, names, pending, index, sample, image, targets, run)
-                    computed += len(names)
+                todo = {name: pending[name] for name in group if name in pending}
+                if todo:
+                    method = self.built[entry.label, group[0]]
+                    scores = score_image(method, sample, todo, self.settings, image, targets)
+                    self._store(entry, scores, todo, index < self.options.examples, run)
+                    computed += len(todo)
         return computed
 
-    def _group(
-        self,
-        entry: ModelEntry,
-        group: MapGroup,
-        names: list[str],
-        pending: dict[str, list[str]],
-        index: int,
-        sample: Sample,
-        image: Tensor,
-        targets: list[int],
-        run: int,
+    @staticmethod
+    def _pending(
+        stored: set[tuple[str, str, str, int]],
+        method: str,
+        config: str,
+        metrics: Sequence[str],
+        targets: Sequence[int],
+    ) -> list[str]:
+        """The metrics of ``method`` whose marker score is missing for some class."""
+        return [m for m in metrics if any((method, config, SCORES[m][0], c) not in stored for c in targets)]
+
+    def _store(
+        self, entry: ModelEntry, scores: ImageScores, todo: dict[str, list[str]], example: bool, run: int
     ) -> None:
-        """Explain once for ``group``, then score and store each of its pending ``names`` (the sanity
-        check explains again by itself: a name with only the sanity check pending needs no maps)."""
-        model, seed = entry.model, self.options.seed
-        images = image.expand(len(targets), -1, -1, -1)
-        classes = torch.tensor(targets, device=model.device)
-        keys = {
-            name: ExplanationKey(
-                self.dataset, sample.image_id, entry.label, name, seed, self.configs[entry.label, name]
+        """Write the scores of ``todo`` (and, for a map scored on anything but the sanity check, the
+        explanation's seconds and, for the first images, the map itself)."""
+        seed = self.options.seed
+        for name, metrics in todo.items():
+            key = ExplanationKey(
+                self.dataset, scores.sample.image_id, entry.label, name, seed, self.configs[entry.label, name]
             )
-            for name in names
-        }
-        scored = [name for name in names if any(metric != "sanity" for metric in pending[name])]
-        if scored:
-            timer = Timer(model.device)
-            maps = group.maps(self.built[entry.label, group.base](images, classes))
-            seconds = timer.seconds() / len(targets)
-        for name in scored:
-            for i, target in enumerate(targets):
-                example = png_bytes(maps[name][i].cpu().numpy()) if index < self.options.examples else None
-                self.store.add_explanation(keys[name], target, seconds, example, run)
-            for metric in pending[name]:
-                if metric != "sanity":
-                    scores = self._score(metric, model, sample, images, maps[name], classes)
-                    self.store.add_scores(keys[name], scores, run)
-        sanity = [name for name in names if "sanity" in pending[name]]
-        if sanity:
-            for name, scores in self._sanity(group, sanity, model, images, classes).items():
-                self.store.add_scores(keys[name], scores, run)
-
-    def _score(
-        self,
-        metric: str,
-        model: ImageClassifier,
-        sample: Sample,
-        images: Tensor,
-        maps: Tensor,
-        classes: Tensor,
-    ) -> list[Score]:
-        """The scores of one metric for every target class of one image (NaN stored as null)."""
-        timer = Timer(model.device)
-        rows = score_metric(
-            metric,
-            model,
-            sample,
-            images,
-            maps,
-            classes,
-            self.options.step,
-            self.options.batch_size,
-            self.options.seed,
-        )
-        seconds = timer.seconds() / len(classes)
-        marker, curves = MARKERS[metric], rows.pop(f"{metric}_curve", None)
-        scores = []
-        for i, c in enumerate(classes.tolist()):
-            for name, values in rows.items():
-                value = float(values[i])
-                scores.append(
-                    Score(
-                        c,
-                        name,
-                        None if math.isnan(value) else value,
-                        seconds if name == marker else 0.0,
-                        {metric: curves[i].cpu().numpy()} if curves is not None and name == marker else None,
-                    )
+            entry_scores = scores.maps[name]
+            if any(metric != "sanity" for metric in metrics):
+                for i, target in enumerate(scores.targets):
+                    picture = png_bytes(entry_scores.maps[i].cpu().numpy()) if example else None
+                    self.store.add_explanation(key, target, scores.explain_seconds, picture, run)
+            for metric in metrics:
+                self.store.add_scores(
+                    key, metric_rows(metric, entry_scores.metrics[metric], scores.targets), run
                 )
-        return scores
 
-    def _sanity(
-        self, group: MapGroup, names: list[str], model: ImageClassifier, images: Tensor, classes: Tensor
-    ) -> dict[str, list[Score]]:
-        """The cascading randomisation of ``names`` (one cascade for the whole group)."""
-        timer = Timer(model.device)
-        result = cascading_randomisation(
-            model,
-            group.stacked_factory(names),
-            images,
-            classes,
-            steps=self.options.sanity_steps,
-            seed=self.options.seed,
-        )
-        targets = classes.tolist()
-        seconds = timer.seconds() / len(targets)  # the shared cascade: what each variant costs alone
-        scores: dict[str, list[Score]] = {}
-        for v, name in enumerate(names):
-            scores[name] = []
-            for i, c in enumerate(targets):
-                column = v * len(targets) + i
-                for metric, values in (("sanity_spearman", result.spearman), ("sanity_ssim", result.ssim)):
-                    steps = values[:, column].cpu().numpy()
-                    last = float(steps[-1])
-                    value = None if math.isnan(last) else last
-                    scores[name].append(
-                        Score(
-                            c, metric, value, seconds if metric == "sanity_spearman" else 0.0, {metric: steps}
-                        )
-                    )
-        return scores
+
+def metric_rows(metric: str, scores: MetricScores, targets: Sequence[int]) -> list[Score]:
+    """The store's rows of one metric: one per class and score (NaN stored as null); the marker
+    score (:data:`~suny.evaluation.scoring.SCORES`) carries the seconds and the curves."""
+    marker = SCORES[metric][0]
+    rows = []
+    for i, target in enumerate(targets):
+        for name, values in scores.values.items():
+            value = float(values[i])
+            is_marker = name == marker
+            curves = {k: v[i].detach().cpu().numpy() for k, v in scores.curves.items()} if is_marker else None
+            seconds = scores.seconds if is_marker else 0.0
+            rows.append(Score(target, name, None if math.isnan(value) else value, seconds, curves))
+    return rows

@@ -19,7 +19,8 @@ Every key is UNIQUE and every write is ``INSERT OR IGNORE`` in a short transacti
 value is never stored twice, a re-run skips what is there, and several processes (ranks of one
 machine) can write to the same file: WAL journal, and a busy timeout for the moments another
 process holds the write lock. Several hosts write one file each and :func:`merge_stores` unites
-them (so does ``suny report A.sqlite B.sqlite``).
+them (so does ``suny report A.sqlite B.sqlite``). The report reads it through the methods under
+"reading", which return the typed rows of :mod:`suny.benchmark.records`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from suny.benchmark.records import ClassResult, ExampleMap, ExplanationTime, RowKey
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS configs (
@@ -104,6 +109,11 @@ class ExplanationKey:
     method: str
     seed: int
     config: str
+
+
+#: The columns of a :class:`RowKey`, and the condition that selects one.
+KEY_COLUMNS = ", ".join(RowKey._fields)
+KEY_MATCH = " AND ".join(f"{column} = ?" for column in RowKey._fields)
 
 
 @dataclass
@@ -267,6 +277,100 @@ class ResultStore:
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple]:
         return self.connection.execute(sql, parameters).fetchall()
+
+    def settings(self) -> dict[str, dict[str, Any]]:
+        """The settings of every configuration.
+
+        Returns:
+            Configuration hash -> the settings :meth:`add_config` stored.
+        """
+        return {
+            config: json.loads(text) for config, text in self.query("SELECT config, settings FROM configs")
+        }
+
+    def runs(self) -> list[dict[str, Any]]:
+        """The processes that wrote to the store.
+
+        Returns:
+            One row of the ``runs`` table (column -> value) per process, in the order they started.
+        """
+        cursor = self.connection.execute("SELECT * FROM runs ORDER BY started")
+        return [dict(zip([column[0] for column in cursor.description], row)) for row in cursor]
+
+    def per_class_results(self) -> Iterator[ClassResult]:
+        """Every stored scalar, one at a time.
+
+        Returns:
+            The rows of the ``results`` table, ordered by row key, metric, image and class.
+        """
+        rows = self.connection.execute(
+            f"SELECT {KEY_COLUMNS}, image_id, class, metric, value, seconds FROM results "
+            f"ORDER BY {KEY_COLUMNS}, metric, image_id, class"
+        )
+        return (ClassResult(RowKey(*row[:5]), *row[5:]) for row in rows)
+
+    def explanation_times(self) -> Iterator[ExplanationTime]:
+        """The seconds of every stored explanation, one at a time.
+
+        Returns:
+            The rows of the ``explanations`` table without their maps, by row key, image and class.
+        """
+        rows = self.connection.execute(
+            f"SELECT {KEY_COLUMNS}, image_id, class, seconds FROM explanations "
+            f"ORDER BY {KEY_COLUMNS}, image_id, class"
+        )
+        return (ExplanationTime(RowKey(*row[:5]), *row[5:]) for row in rows)
+
+    def curves(self, key: RowKey, name: str) -> Iterator[tuple[str, list[np.ndarray]]]:
+        """The curves ``name`` of one row, one image at a time.
+
+        Args:
+            key: The row.
+            name: ``deletion``, ``insertion``, ``sanity_spearman`` or ``sanity_ssim``.
+
+        Returns:
+            (image id, the curves of its classes), in the order of the image ids.
+        """
+        rows = self.connection.execute(
+            f"SELECT image_id, points FROM curves WHERE {KEY_MATCH} AND curve = ? ORDER BY image_id, class",
+            (*key, name),
+        )
+        for image_id, items in groupby(rows, key=itemgetter(0)):
+            yield image_id, [curve_points(points) for _, points in items]
+
+    def example_images(self, dataset: str, model: str, limit: int) -> list[tuple[str, np.ndarray]]:
+        """The first images stored for the report's gallery, as ``model`` saw them.
+
+        Args:
+            dataset: The dataset they are from.
+            model: The model they were prepared for.
+            limit: How many at most.
+
+        Returns:
+            (image id, (H, W, 3) uint8 picture), in the order of the image ids.
+        """
+        rows = self.query(
+            "SELECT image_id, picture FROM images WHERE dataset = ? AND model = ? ORDER BY image_id LIMIT ?",
+            (dataset, model, limit),
+        )
+        return [(image_id, from_png(picture)) for image_id, picture in rows]
+
+    def example_map(self, key: RowKey, image_id: str) -> ExampleMap | None:
+        """The stored map of one image in one row: that of its first class with one.
+
+        Args:
+            key: The row.
+            image_id: The image.
+
+        Returns:
+            The map with its class and seconds, or None where no map of the image is stored.
+        """
+        rows = self.query(
+            f"SELECT class, map, seconds FROM explanations WHERE {KEY_MATCH} AND image_id = ? "
+            "AND map IS NOT NULL ORDER BY class LIMIT 1",
+            (*key, image_id),
+        )
+        return next((ExampleMap(target, from_png(data), seconds) for target, data, seconds in rows), None)
 
 
 def merge_stores(sources: Sequence[str | Path], target: str | Path) -> None:

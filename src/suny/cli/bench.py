@@ -20,13 +20,13 @@ from typing import Any
 
 from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, Shard, model_label
 from suny.benchmark.store import ResultStore
-from suny.cli.common import resolve_device, seed_everything
-from suny.cli.evaluate import metric_list, positive_int
-from suny.data.datasets import load_dataset
+from suny.cli.common import positive_int, resolve_device, seed_everything
+from suny.cli.evaluate import metric_list
+from suny.data import load_dataset
 from suny.errors import SunyError
 from suny.metrics.deletion_insertion import DEFAULT_STEP
 from suny.models import load_model
-from suny.saliency import method_names
+from suny.registry import method_names
 
 EXAMPLES = """examples:
   suny bench --data ../shared/data/ilsvrc-val-crops --models efficientnet-lite0 --methods all \\

@@ -12,17 +12,18 @@ import argparse
 import csv
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from suny.cli.common import add_model_options, model_from_args, seed_everything
-from suny.data.datasets import load_dataset
+from suny.cli.common import add_model_options, model_from_args, positive_int, seed_everything
+from suny.data import load_dataset
 from suny.data.images import load_image
 from suny.errors import SunyError
+from suny.evaluation import METRICS, Evaluation, ScoringSettings
 from suny.metrics.deletion_insertion import DEFAULT_STEP, plot_curves
-from suny.metrics.evaluation import METRICS, Evaluation
 
 DEFAULT_METRICS = ("deletion", "insertion", "attack", "pointing")
 
@@ -35,13 +36,6 @@ def metric_list(text: str) -> list[str]:
             f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(METRICS)}"
         )
     return list(dict.fromkeys(names))
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -97,9 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise SunyError(f"--metrics pointing needs boxes, and {args.data} has none")
     model = model_from_args(args)
     seed_everything(args.seed)
-    evaluation = Evaluation(
-        model, args.method, metrics, args.step, args.batch_size, args.seed, args.sanity_steps
-    )
+    settings = ScoringSettings(args.step, args.batch_size, args.seed, args.sanity_steps)
+    evaluation = Evaluation(model, args.method, metrics, settings)
     progress = tqdm(
         samples, desc=f"evaluate {args.method}", unit="image", disable=None if len(samples) > 1 else True
     )
@@ -120,8 +113,8 @@ def write_results(evaluation: Evaluation, args: argparse.Namespace) -> list[str]
     per_image = evaluation.per_image()
     scores = {k: v for k, v in per_image.items() if v.dim() == 1}
     rows = []
-    for i, sample in enumerate(evaluation.samples):
-        targets, predicted = evaluation.targets[i], evaluation.predicted[i]
+    for i, image in enumerate(evaluation.images):
+        sample, targets, predicted = image.sample, image.targets, image.predicted
         rows.append(
             {
                 "image_id": sample.image_id,
@@ -145,10 +138,7 @@ def write_results(evaluation: Evaluation, args: argparse.Namespace) -> list[str]
         "metrics": list(evaluation.metrics),
         "settings": {
             "data": str(args.data),
-            "step": evaluation.step,
-            "batch_size": evaluation.batch_size,
-            "seed": evaluation.seed,
-            "sanity_steps": evaluation.sanity_steps,
+            **asdict(evaluation.settings),
             "device": str(model.device),
         },
         "summary": {k: _number(v) for k, v in evaluation.summary().items()},
@@ -174,7 +164,7 @@ def write_results(evaluation: Evaluation, args: argparse.Namespace) -> list[str]
 def write_sanity(evaluation: Evaluation, per_image: dict, out: Path) -> dict[str, Any]:
     """``sanity.csv`` and ``sanity.png``; returns the mean similarity per step for the JSON."""
     labels = evaluation.sanity[0].labels
-    spearman, ssim = per_image["sanity_spearman_steps"], per_image["sanity_ssim_steps"]
+    spearman, ssim = per_image["sanity_spearman_curve"], per_image["sanity_ssim_curve"]
     with (out / "sanity.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image_id", "step", "randomised", "spearman", "ssim"])

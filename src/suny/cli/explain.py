@@ -11,12 +11,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from suny.cli.common import add_model_options, model_from_args, seed_everything
+from suny.cli.common import add_model_options, model_from_args, positive_int, seed_everything
 from suny.data import load_image, sample_image
+from suny.engine import PRECISIONS
 from suny.errors import SunyError
 from suny.method import COMBINATIONS, Suny
 from suny.models import ImageClassifier
-from suny.saliency import create_method, method_names
+from suny.registry import create_method, method_names
 
 SAMPLE = "sample"
 
@@ -58,13 +59,20 @@ examples:
         "--target", default="auto", help="class to explain: 'auto' (the prediction), an index or a name"
     )
     method.add_argument(
+        "--set-size",
         "--top-k",
-        type=int,
+        dest="set_size",
+        type=positive_int,
         default=None,
         help="size of the hypothesised sets F_N and F_S (default: 4 for feature, 16 for filter causes)",
     )
     method.add_argument(
-        "--samples", type=int, default=16, help="Shapley sampling permutations per game (default: 16)"
+        "--permutations",
+        "--samples",
+        dest="permutations",
+        type=positive_int,
+        default=16,
+        help="Shapley sampling permutations per game (default: 16)",
     )
     method.add_argument(
         "--combination",
@@ -78,9 +86,10 @@ examples:
     method.add_argument("--batch-size", type=int, default=None, help="interventions per forward pass")
     method.add_argument(
         "--precision",
-        choices=("float32", "bfloat16", "float16"),
+        choices=PRECISIONS,
         default="float32",
-        help="autocast precision",
+        help="precision of the batched forward passes of SUNY and the baselines: float32, bfloat16 or "
+        "float16 autocast, or auto (bfloat16 where the device computes it natively; default: float32)",
     )
     method.add_argument("--concepts", default=None, help="filter-to-concept table (CSV unit,concept or JSON)")
     parser.add_argument(
@@ -93,7 +102,7 @@ examples:
 
 
 def run(args: argparse.Namespace) -> int:
-    from suny.visualisation import load_concepts, top_predictions, write_report
+    from suny.visualisation import load_concepts, top_predictions, write_explanation_report
 
     seed_everything(args.seed)
     model = model_from_args(args)
@@ -113,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
                     model,
                     args.layer,
                     cause=cause,
-                    set_size=args.top_k,
-                    permutations=args.samples,
+                    set_size=args.set_size,
+                    permutations=args.permutations,
                     combination=args.combination,
                     substrate=args.substrate,
                     batch_size=args.batch_size,
@@ -126,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             ]
             maps, seconds = _run_baselines(model, baselines, image, explanations[0].target, args)
             folder = out / name
-            write_report(
+            write_explanation_report(
                 folder,
                 image,
                 explanations,
@@ -169,7 +178,7 @@ def _run_baselines(
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     maps, seconds = {}, {}
     for name in names:
-        method = create_method(name, model, layer=args.layer, seed=args.seed)
+        method = create_method(name, model, layer=args.layer, seed=args.seed, precision=args.precision)
         start = time.perf_counter()
         maps[name] = method(image[None], [target]).maps[0].cpu()
         seconds[name] = time.perf_counter() - start

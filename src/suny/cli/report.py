@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from suny.benchmark.report import write_report
 from suny.benchmark.store import merge_stores
 from suny.errors import SunyError
+from suny.report import write_results_report
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.merge_into is not None:
         merge_stores(stores, args.merge_into)
         stores = [args.merge_into]
-    written = write_report(stores, args.out, gallery_images=args.gallery, common_images=not args.all_images)
+    written = write_results_report(
+        stores, args.out, gallery_images=args.gallery, common_images=not args.all_images
+    )
     print(f"report of {', '.join(map(str, args.stores))} written to {args.out}: {', '.join(written)}")
     return 0

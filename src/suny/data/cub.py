@@ -7,7 +7,7 @@
 - ``classes.txt``: ``class_id name`` (``1 001.Black_footed_Albatross``).
 
 A box ``x y width height`` covers ``[x, x + width) x [y, y + height)``: as a
-:data:`~suny.data.datasets.Box` (corners included) it is ``(x, y, x + width - 1, y + height - 1)``.
+:data:`~suny.data.sample.Box` (corners included) it is ``(x, y, x + width - 1, y + height - 1)``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from suny.data.datasets import Box, DatasetError, Sample
+from suny.data.sample import Box, DatasetError, Sample
 
 FILES = ("images.txt", "image_class_labels.txt", "bounding_boxes.txt", "train_test_split.txt", "classes.txt")
 Split = Literal["train", "test", "all"]

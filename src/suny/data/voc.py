@@ -3,7 +3,7 @@
 Each ``<annotation>`` names its image (``<filename>``, often without a suffix) and lists
 ``<object>`` elements, each a class (``<name>``: a WordNet id such as ``n01440764``) and a
 ``<bndbox>`` (``xmin``, ``ymin``, ``xmax``, ``ymax``). The numbers are taken as they are: pixel
-indices of the original image, corners included, the convention of :data:`~suny.data.datasets.Box`
+indices of the original image, corners included, the convention of :data:`~suny.data.sample.Box`
 and of ILSVRC's Kaggle CSV, which carries the same numbers as these files.
 
 The annotation folder is found from the root: the root itself when it holds ``*.xml`` files, else
@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
-from suny.data.datasets import IMAGE_SUFFIXES, Box, DatasetError, Sample
+from suny.data.sample import IMAGE_SUFFIXES, Box, DatasetError, Sample
 from suny.models import imagenet_wnids
 
 #: Where the annotation files are, relative to the root (the first that holds ``*.xml`` wins).

@@ -11,14 +11,15 @@ values that carry the batch dimension are expanded to the replay's batch size (a
 inputs of ``size``/``shape`` look-ups, which therefore report the replay's batch). Tracing treats
 every ``nn.Conv2d`` subclass as one leaf, so the pruned convolution is a single graph node.
 
-A model that cannot be traced falls back to full forward passes of the model with the pruned
-filters masked by a forward hook (the same numbers, at the full cost); :attr:`FilterReplay.replays_tail`
-says which path is in use. Tests check both against a forward pass of a model whose weights were
-really zeroed.
+A model that cannot be traced falls back, with one warning, to full forward passes of the model
+with the pruned filters masked by a forward hook (the same numbers, at the full cost);
+:attr:`FilterReplay.replays_tail` says which path is in use. Tests check both against a forward
+pass of a model whose weights were really zeroed.
 """
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from dataclasses import dataclass
 
@@ -27,7 +28,8 @@ import torch.fx as fx
 from torch import Tensor, nn
 
 from suny.errors import LayerError
-from suny.models.wrapper import ImageClassifier, captured_output
+from suny.models.hooks import captured_output, replaced_output
+from suny.models.wrapper import ImageClassifier
 from suny.ops import batched
 
 
@@ -54,6 +56,27 @@ class GraphSplit:
     tail: fx.GraphModule
     boundary: list[fx.Node]
     carries_batch: frozenset[fx.Node]
+
+
+#: What symbolic tracing raises on code it cannot trace (data-dependent control flow, unsupported
+#: operations); anything else is a bug and propagates.
+TRACING_ERRORS = (fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError)
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_untraceable(model_name: str, conv_name: str, error: Exception) -> None:
+    """Say once per model and convolution that the full forward passes are in use."""
+    if (model_name, conv_name) in _WARNED:
+        return
+    _WARNED.add((model_name, conv_name))
+    warnings.warn(
+        f"{model_name} cannot be traced with torch.fx ({type(error).__name__}: {error}); SUNY-filter "
+        f"runs a full forward pass per intervention at {conv_name} (the same numbers, far slower)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 _SPLITS: weakref.WeakKeyDictionary[nn.Module, dict[str, GraphSplit]] = weakref.WeakKeyDictionary()
@@ -127,18 +150,20 @@ class FilterReplay:
         self._bias = None if bias is None else bias.detach().view(1, -1, 1, 1)
         self.forward_passes = 0
         try:
-            self._build_tail()
-            self.replays_tail = True
-        except Exception:
+            split = graph_split(model.network, conv_name)
+        except TRACING_ERRORS as err:
+            _warn_untraceable(model.name, conv_name, err)
             self.replays_tail = False
             with torch.no_grad(), captured_output(module) as outputs:
                 model(self.image)
             self.activations = outputs[0].detach()
             self.forward_passes += 1
+        else:
+            self._build_tail(split)
+            self.replays_tail = True
 
     # ------------------------------------------------------------------------ tracing
-    def _build_tail(self) -> None:
-        split = graph_split(self.model.network, self.conv_name)
+    def _build_tail(self, split: GraphSplit) -> None:
         wanted = set(split.boundary)
         values: dict[fx.Node, object] = {}
 
@@ -176,11 +201,8 @@ class FilterReplay:
         self.forward_passes += keep.shape[0]
         pruned = self.pruned_activations(keep)
         if not self.replays_tail:
-            handle = self.conv.register_forward_hook(lambda _m, _i, _o: pruned)
-            try:
+            with replaced_output(self.conv, pruned):
                 return self.model(self.image.expand(keep.shape[0], -1, -1, -1))
-            finally:
-                handle.remove()
         size = keep.shape[0]
         head = [
             # A copy, not a view: the tail may write in place into what it reads.

@@ -1,7 +1,7 @@
 """SUNY itself: cause games, Shapley responsibilities, the explainer and its explanation record."""
 
 from suny.method.explanation import Explanation
-from suny.method.registered import SunyCombined, SunyFilter, SunyNecessity, SunySufficiency
+from suny.method.registered import SunyFeatureMethod, SunyFilterMethod
 from suny.method.shapley import ShapleyEstimate, exact_shapley, sampled_shapley
 from suny.method.suny import COMBINATIONS, Suny, combine
 
@@ -10,10 +10,8 @@ __all__ = [
     "Explanation",
     "ShapleyEstimate",
     "Suny",
-    "SunyCombined",
-    "SunyFilter",
-    "SunyNecessity",
-    "SunySufficiency",
+    "SunyFeatureMethod",
+    "SunyFilterMethod",
     "combine",
     "exact_shapley",
     "sampled_shapley",

@@ -1,59 +1,60 @@
 """SUNY behind the common :class:`~suny.saliency.SaliencyMethod` interface.
 
-``suny`` (combined map, feature causes), ``suny-n`` (necessity map), ``suny-s`` (sufficiency map)
-and ``suny-filter`` (combined map, filter causes). Options are those of :class:`Suny`; each image's
-:class:`Explanation` is returned in ``result.extras``.
+SUNY-feature returns three maps from one explanation: ``suny`` (combined), ``suny-n`` (necessity)
+and ``suny-s`` (sufficiency); SUNY-filter returns ``suny-filter`` (combined). Options are those of
+:class:`Suny`; each image's :class:`Explanation` is returned in ``result.extras``.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from suny.method.explanation import CauseType
+from suny.method.explanation import CauseType, Explanation
 from suny.method.suny import Suny
 from suny.models.wrapper import ImageClassifier
-from suny.saliency import SaliencyMethod, SaliencyResult, register
+from suny.saliency import SaliencyMethod, SaliencyResult
 
 
 class _SunyMethod(SaliencyMethod):
     uses_layer = True
     cause: ClassVar[CauseType] = "feature"
-    output: ClassVar[Literal["combined", "necessity", "sufficiency"]] = "combined"
+    #: The Explanation's map behind each registry name of :attr:`map_names`.
+    fields: ClassVar[tuple[str, ...]] = ("combined_map",)
 
-    def __init__(self, model: ImageClassifier, layer: str | None = None, seed: int = 0, **options: Any):
+    def __init__(
+        self,
+        model: ImageClassifier,
+        layer: str | None = None,
+        seed: int = 0,
+        **options: Any,
+    ) -> None:
         super().__init__(model, layer, seed)
         self.explainer = Suny(model, layer=self.layer, cause=self.cause, seed=seed, **options)
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
-        explanations = [self.explainer.explain(image, int(target)) for image, target in zip(images, targets)]
-        maps = torch.stack([getattr(e, f"{self.output}_map") for e in explanations])
-        return SaliencyResult(maps, list(explanations))
+        explanations: list[Explanation] = [
+            self.explainer.explain(image, int(target)) for image, target in zip(images, targets)
+        ]
+        outputs = {
+            name: torch.stack([getattr(e, field) for e in explanations])
+            for name, field in zip(self.map_names, self.fields)
+        }
+        return SaliencyResult(outputs[self.output], list(explanations), outputs)
 
 
-@register("suny")
-class SunyCombined(_SunyMethod):
-    """SUNY-feature, combined map (``minmax(N + S)`` by default)."""
+class SunyFeatureMethod(_SunyMethod):
+    """SUNY-feature: ``suny`` (combined map, ``minmax(N + S)`` by default), ``suny-n`` (necessity map
+    N) and ``suny-s`` (sufficiency map S), all from one explanation."""
+
+    map_names = ("suny", "suny-n", "suny-s")
+    fields = ("combined_map", "necessity_map", "sufficiency_map")
 
 
-@register("suny-n")
-class SunyNecessity(_SunyMethod):
-    """SUNY-feature necessity map N."""
+class SunyFilterMethod(_SunyMethod):
+    """SUNY-filter, combined map (``suny-filter``)."""
 
-    output = "necessity"
-
-
-@register("suny-s")
-class SunySufficiency(_SunyMethod):
-    """SUNY-feature sufficiency map S."""
-
-    output = "sufficiency"
-
-
-@register("suny-filter")
-class SunyFilter(_SunyMethod):
-    """SUNY-filter, combined map."""
-
+    map_names = ("suny-filter",)
     cause = "filter"

@@ -9,19 +9,17 @@ from suny.metrics.deletion_insertion import (
     deletion_curve,
     deletion_insertion,
     insertion_curve,
+    overall_auc,
     pixel_ranking,
     plot_curves,
 )
-from suny.metrics.evaluation import METRICS, Evaluation
 from suny.metrics.pointing import pointing_proportion
 from suny.metrics.sanity import SanityResult, cascading_randomisation, randomisation_groups
 
 __all__ = [
-    "METRICS",
     "AttackResult",
     "Curve",
     "DeletionInsertion",
-    "Evaluation",
     "SanityResult",
     "attack_noise",
     "attack_score",
@@ -30,6 +28,7 @@ __all__ = [
     "deletion_insertion",
     "insertion_curve",
     "mean_by_group",
+    "overall_auc",
     "pixel_ranking",
     "plot_curves",
     "pointing_proportion",

@@ -30,8 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from suny.models.hooks import forward_hooks
 from suny.models.wrapper import ImageClassifier, preserved_mode
-from suny.saliency import SaliencyResult, create_method
+from suny.registry import create_method
+from suny.saliency import SaliencyResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,17 +53,10 @@ def randomisation_groups(model: ImageClassifier) -> list[str]:
             if any(True for _ in module.parameters()):
                 candidates[f"{name}.{sub_name}" if sub_name else name] = module
     order: list[str] = []
-    handles = [
-        module.register_forward_hook(lambda *_, name=name: order.append(name))
-        for name, module in candidates.items()
-    ]
-    try:
-        size = model.preprocessing.crop
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size, device=model.device))
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = ((module, lambda *_, name=name: order.append(name)) for name, module in candidates.items())
+    size = model.preprocessing.crop
+    with forward_hooks(hooks), torch.no_grad():
+        model(torch.zeros(1, 3, size, size, device=model.device))
     return list(reversed(dict.fromkeys(order)))
 
 
@@ -127,6 +122,16 @@ class SanityResult:
     maps: Tensor
     spearman: Tensor
     ssim: Tensor
+
+    def select(self, columns: slice) -> SanityResult:
+        """The same cascade for the images ``columns`` of the batch only."""
+        return SanityResult(
+            self.layers,
+            self.original[columns],
+            self.maps[:, columns],
+            self.spearman[:, columns],
+            self.ssim[:, columns],
+        )
 
     @property
     def labels(self) -> list[str]:

@@ -1,6 +1,7 @@
 """Classifiers by name, wrapped so that every method sees [0, 1] images and logits."""
 
-from suny.models.wrapper import ImageClassifier, Preprocessing, captured_output, preserved_mode
+from suny.models.hooks import captured_output, forward_hooks
+from suny.models.wrapper import ImageClassifier, Preprocessing, preserved_mode
 from suny.models.zoo import (
     DEFAULT_MODEL,
     available_models,
@@ -15,6 +16,7 @@ __all__ = [
     "Preprocessing",
     "available_models",
     "captured_output",
+    "forward_hooks",
     "imagenet_class_names",
     "imagenet_wnids",
     "load_model",

@@ -21,6 +21,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from suny.errors import LayerError, ModelError, TargetError
+from suny.models.hooks import captured_output, forward_hooks
 
 
 @dataclass(frozen=True)
@@ -145,15 +146,10 @@ class ImageClassifier(nn.Module):
             return hook
 
         named = dict((n, m) for n, m in self.network.named_modules() if n)
-        handles = [m.register_forward_hook(record(n)) for n, m in named.items()]
-        try:
-            size = self.preprocessing.crop
-            with torch.no_grad(), preserved_mode(self):
-                self.eval()
-                self(torch.zeros(1, 3, size, size, device=self.device))
-        finally:
-            for handle in handles:
-                handle.remove()
+        size = self.preprocessing.crop
+        with forward_hooks((m, record(n)) for n, m in named.items()), torch.no_grad(), preserved_mode(self):
+            self.eval()
+            self(torch.zeros(1, 3, size, size, device=self.device))
         order = list(calls)  # dicts keep insertion order: the order of first calls
         once = [n for n in order if len(calls[n]) == 1]
         explainable = [n for n in once if calls[n][0] is not None and len(calls[n][0]) == 4]
@@ -205,23 +201,3 @@ def preserved_mode(module: nn.Module) -> Iterator[None]:
     finally:
         for m, training in modes.items():
             m.training = training
-
-
-@contextmanager
-def captured_output(module: nn.Module, copy: bool = True) -> Iterator[list[Tensor]]:
-    """Collect the outputs of ``module`` while the block runs; the hook is removed on exit.
-
-    By default they are detached copies, since a later in-place operation (``ReLU(inplace=True)``)
-    would otherwise change what was captured; ``copy=False`` keeps the tensors themselves (to take
-    gradients with respect to them).
-    """
-    outputs: list[Tensor] = []
-
-    def keep(_module: nn.Module, _inputs: object, output: Tensor) -> None:
-        outputs.append(output.detach().clone() if copy else output)
-
-    handle = module.register_forward_hook(keep)
-    try:
-        yield outputs
-    finally:
-        handle.remove()

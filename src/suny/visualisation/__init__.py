@@ -1,5 +1,6 @@
 """Pictures of explanations: the paper's 2-D necessity/sufficiency colormap, 1-D heatmap overlays,
-matplotlib figures (one explanation; the method-comparison grid) and the HTML report folder."""
+matplotlib figures (one explanation; the method-comparison grid), concept names and the HTML report
+folder, with the HTML that the results report shares."""
 
 from suny.visualisation.colormap import (
     DEFAULT_COLORMAP,
@@ -16,6 +17,7 @@ from suny.visualisation.colormap import (
     overlay_importance,
     to_rgb_array,
 )
+from suny.visualisation.concepts import cause_table, load_concepts, textual_explanation
 from suny.visualisation.figures import (
     DEFAULT_MAP_AXES,
     ComparisonRow,
@@ -24,14 +26,7 @@ from suny.visualisation.figures import (
     explanation_figure,
     format_seconds,
 )
-from suny.visualisation.report import (
-    ClassScore,
-    cause_table,
-    load_concepts,
-    textual_explanation,
-    top_predictions,
-    write_report,
-)
+from suny.visualisation.report import ClassScore, top_predictions, write_explanation_report
 
 __all__ = [
     "DEFAULT_COLORMAP",
@@ -58,5 +53,5 @@ __all__ = [
     "textual_explanation",
     "to_rgb_array",
     "top_predictions",
-    "write_report",
+    "write_explanation_report",
 ]

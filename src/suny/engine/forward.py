@@ -1,0 +1,135 @@
+"""One engine for every batch of forward passes whose inputs are built on the fly.
+
+A caller describes ``count`` inputs by a function that builds any slice of them (masked images, the
+points of a deletion curve, pruned activations for a network's tail) and says which class
+probabilities it wants back; the engine runs the slices of ``batch_size`` inputs without gradients,
+channels-last, under the precision's autocast, and counts the passes::
+
+    engine = ForwardEngine.for_model(model, batch_size=64, precision="auto")
+    p = engine.probabilities(len(masks), lambda s: image * masks[s], targets=target)
+
+``compile=True`` runs the forward function through ``torch.compile`` with every batch padded to
+``batch_size`` inputs, so that one fixed shape is compiled once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from suny.engine.precision import Precision, autocast, resolve_precision
+from suny.ops import batched
+
+BuildInputs = Callable[[slice], Tensor]
+
+
+class Forward(Protocol):
+    def __call__(self, inputs: Tensor) -> Tensor: ...
+
+
+class ForwardEngine:
+    """Batched, gradient-free forward passes of ``forward`` on ``device``.
+
+    Args:
+        forward: maps a batch of inputs to logits (the model, or the tail of a network).
+        device: where the inputs are built and the passes run.
+        batch_size: inputs per forward pass.
+        precision: see :mod:`suny.engine.precision` (resolved once, here).
+        compile: run ``forward`` through ``torch.compile`` on fixed-size batches.
+        progress: called with the number of inputs after every pass (a progress bar's ``update``).
+    """
+
+    def __init__(
+        self,
+        forward: Forward,
+        device: torch.device,
+        batch_size: int = 64,
+        precision: Precision | str = "float32",
+        compile: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = device
+        self.batch_size = batch_size
+        self.precision = resolve_precision(precision, device)
+        self.compiled = compile
+        self.forward: Forward = torch.compile(forward, dynamic=False) if compile else forward
+        self.progress = progress
+        self.passes = 0
+
+    @classmethod
+    def for_model(
+        cls,
+        model: torch.nn.Module,
+        batch_size: int = 64,
+        precision: Precision | str = "float32",
+        compile: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> ForwardEngine:
+        """An engine for ``model`` (an :class:`~suny.models.ImageClassifier`) on its own device."""
+        device = getattr(model, "device", None)
+        if not isinstance(device, torch.device):
+            device = next(iter([*model.parameters(), *model.buffers()])).device
+        return cls(model, device, batch_size, precision, compile, progress)
+
+    @torch.no_grad()
+    def logits(self, inputs: Tensor) -> Tensor:
+        """Logits (float32) of one batch of ``inputs``."""
+        count = inputs.shape[0]
+        if inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        if self.compiled and count < self.batch_size:
+            padding = inputs[-1:].expand(self.batch_size - count, *inputs.shape[1:])
+            inputs = torch.cat([inputs, padding])
+        with autocast(self.device, self.precision):
+            logits = self.forward(inputs)[:count].float()
+        self.passes += count
+        if self.progress is not None:
+            self.progress(count)
+        return logits
+
+    def probabilities(
+        self,
+        count: int,
+        build: BuildInputs,
+        targets: Tensor | int | None = None,
+        classes: Tensor | None = None,
+    ) -> Tensor:
+        """Softmax probabilities of the ``count`` inputs that ``build(slice)`` makes.
+
+        Args:
+            count: number of inputs.
+            build: the inputs of any slice of ``range(count)``.
+            targets: one class per input (``count``,) or one class for all: returns (count,).
+            classes: the classes to keep for every input (C,): returns (count, C).
+
+        Returns:
+            float32 probabilities on the engine's device; every class (count, num_classes) when
+            neither ``targets`` nor ``classes`` is given.
+        """
+        if targets is not None and classes is not None:
+            raise ValueError("give targets or classes, not both")
+        per_input = None
+        if targets is not None:
+            per_input = torch.as_tensor(targets, device=self.device).reshape(-1).expand(count)
+        parts = []
+        for chunk in batched(count, self.batch_size):
+            probabilities = self.logits(build(chunk)).softmax(dim=1)
+            if per_input is not None:
+                parts.append(probabilities.gather(1, per_input[chunk, None])[:, 0])
+            elif classes is not None:
+                parts.append(probabilities[:, classes.to(self.device)])
+            else:
+                parts.append(probabilities)
+        if parts:
+            return torch.cat(parts)
+        return torch.zeros(0, device=self.device) if per_input is not None else torch.zeros(0, 0)
+
+    def predictions(self, count: int, build: BuildInputs) -> Tensor:
+        """The argmax class (count,) of each input."""
+        parts = [self.logits(build(chunk)).argmax(dim=1) for chunk in batched(count, self.batch_size)]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=self.device)

@@ -1,0 +1,47 @@
+"""SUNY against each method, paired over the images both have: the mean difference, its standard
+error and the images where SUNY is better."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Literal
+
+import numpy as np
+
+from suny.report.rows import Cell, PerImage, RowKey
+
+#: The row every other row is compared with, and the direction of the metrics compared.
+REFERENCE_METHOD = "suny"
+PAIRED_METRICS: dict[str, Literal["lower", "higher"]] = {
+    "deletion_auc": "lower",
+    "insertion_auc": "higher",
+    "overall": "higher",
+    "pointing": "higher",
+    "attack_flip": "higher",
+}
+#: Smaller differences are rounding: a tie, not a win.
+TIE = 1e-9
+
+
+def paired_differences(per_image: PerImage, labels: dict[RowKey, str]) -> dict[RowKey, dict[str, Cell]]:
+    """For every row of the (dataset, model) of a row labelled :data:`REFERENCE_METHOD`: per metric
+    of :data:`PAIRED_METRICS`, the differences ``d_i`` between the reference and the row on the
+    images both have, signed so that positive means the reference is better (``ref - row`` where
+    higher is better, ``row - ref`` where lower is). Cell ``paired_{metric}``: mean of ``d``, its
+    standard error ``std(d, ddof=1) / sqrt(n)`` (NaN for one image), and the wins ``#{d_i > TIE}``."""
+    paired: dict[RowKey, dict[str, Cell]] = defaultdict(dict)
+    for reference in (key for key in per_image if labels.get(key) == REFERENCE_METHOD):
+        for key, metrics in per_image.items():
+            if key == reference or (key.dataset, key.model) != (reference.dataset, reference.model):
+                continue
+            for metric, better in PAIRED_METRICS.items():
+                ours, theirs = per_image[reference].get(metric, {}), metrics.get(metric, {})
+                images = sorted(ours.keys() & theirs.keys())
+                if not images:
+                    continue
+                sign = 1.0 if better == "higher" else -1.0
+                d = sign * np.array([ours[i] - theirs[i] for i in images], dtype=np.float64)
+                error = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
+                paired[key][f"paired_{metric}"] = Cell(float(d.mean()), len(d), error, int((d > TIE).sum()))
+    return paired
