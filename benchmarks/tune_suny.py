@@ -93,15 +93,12 @@ def main() -> None:
         for cause in args.causes.split(","):
             suny = Suny(model, cause=cause, seed=args.seed)
             clock = time.perf_counter()
-            causes = suny.prepare(image, target)
-            effects = suny.singleton_effects(causes)
-            base_passes, base_seconds = causes.forward_passes, time.perf_counter() - clock
+            causes = suny.prepare(image)
+            singletons = suny.singletons(causes, clock)
             for set_size, permutations in configs:
                 suny.set_size, suny.permutations = set_size, permutations
-                before, clock = causes.forward_passes, time.perf_counter()
-                explanation = suny.explain_prepared(causes, effects)
-                passes = base_passes + causes.forward_passes - before
-                seconds = base_seconds + time.perf_counter() - clock
+                explanation = suny.explain_class(causes, singletons, target)
+                passes, seconds = explanation.forward_passes, explanation.seconds
                 maps = torch.stack(
                     [combine(explanation.necessity_map, explanation.sufficiency_map, c) for c in COMBINATIONS]
                 ).to(device)

@@ -1,5 +1,5 @@
-"""Shared fixtures: the real default model, the sample image, the shared evaluation data, and
-tiny hand-built classifiers whose outputs can be computed by hand."""
+"""Shared fixtures: the real default model, the sample image and the shared evaluation data (the
+tiny hand-built classifiers are in :mod:`helpers.models`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
-from suny.models import ImageClassifier, Preprocessing, load_model
+from suny.models import ImageClassifier, load_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-IDENTITY = Preprocessing(resize=2, crop=2, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
 @pytest.fixture(scope="session")
@@ -34,28 +32,3 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"the shared evaluation data is not at {SHARED_DATA}")
     return SHARED_DATA
-
-
-class ChannelSumNet(nn.Module):
-    """Two-class toy: ``layer`` is a 1x1 convolution with weight ``weight`` (K x 3) and ``bias``;
-    logit 0 is ``sum_k coefficients[k] * sum_pixels(layer(x)[k])``, logit 1 is 0, so
-    ``p_0 = sigmoid(logit 0)``."""
-
-    def __init__(self, weight: list[list[float]], bias: list[float], coefficients: list[float]) -> None:
-        super().__init__()
-        self.layer = nn.Conv2d(3, len(weight), kernel_size=1)
-        with torch.no_grad():
-            self.layer.weight.copy_(torch.tensor(weight).view(len(weight), 3, 1, 1))
-            self.layer.bias.copy_(torch.tensor(bias))
-        self.register_buffer("coefficients", torch.tensor(coefficients).view(1, -1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channel_sums = self.layer(x).sum(dim=(2, 3))
-        logit = (channel_sums * self.coefficients).sum(dim=1, keepdim=True)
-        return torch.cat([logit, torch.zeros_like(logit)], dim=1)
-
-
-def toy_classifier(network: nn.Module, size: int = 2) -> ImageClassifier:
-    """Wrap a toy network with identity normalisation at ``size`` x ``size``."""
-    preprocessing = Preprocessing(resize=size, crop=size, mean=(0.0,) * 3, std=(1.0,) * 3)
-    return ImageClassifier(network, preprocessing, ["yes", "no"], default_layer="layer", name="toy")

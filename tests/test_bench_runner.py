@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.models import SmallCNN, toy_classifier
 from PIL import Image
-from torch import nn
 
 from suny.benchmark.runner import (
     GridOptions,
@@ -26,36 +26,15 @@ from suny.benchmark.store import ResultStore, curve_points, from_png
 from suny.data import Sample
 from suny.errors import SunyError
 from suny.evaluation import Evaluation, ScoringSettings, score_maps
-from suny.models.wrapper import ImageClassifier, Preprocessing
 
 SIZE = 32
 STEP = 64  # 17 points per curve at 32 x 32
 SUNY_FAST = {"set_size": 3, "permutations": 2}
 
 
-class Toy(nn.Module):
-    """A small CNN with 10 classes whose probabilities depend on the image (seeded weights)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.relu = nn.ReLU()
-        self.layer = nn.Conv2d(6, 6, 3, stride=2, padding=1)
-        self.relu2 = nn.ReLU()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(6, 10)
-        with torch.no_grad():
-            self.fc.weight.mul_(20)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(self.relu2(self.layer(self.relu(self.conv(x))))).flatten(1))
-
-
 def toy_entry(size: int = SIZE) -> ModelEntry:
-    preprocessing = Preprocessing(resize=size, crop=size, mean=(0.5,) * 3, std=(0.25,) * 3)
-    model = ImageClassifier(Toy(), preprocessing, [f"c{i}" for i in range(10)], "layer", name="toy")
-    return ModelEntry("toy", model)
+    classes = [f"c{i}" for i in range(10)]
+    return ModelEntry("toy", toy_classifier(SmallCNN(), size, mean=0.5, std=0.25, classes=classes))
 
 
 def write_images(folder: Path, count: int, size: tuple[int, int] = (40, SIZE)) -> list[Path]:

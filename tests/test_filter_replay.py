@@ -1,4 +1,5 @@
-"""SUNY-filter's tail replay equals a forward pass of the really pruned model."""
+"""SUNY-filter's interventions equal a forward pass of the really pruned model (filter and its
+BatchNorm channel removed), on every path: per-channel corrections, tail replay, full forward."""
 
 from __future__ import annotations
 
@@ -6,22 +7,36 @@ import copy
 
 import pytest
 import torch
-from torch import nn
+from helpers.models import (
+    BatchNormNet,
+    ConvHeadNet,
+    DataDependentNet,
+    DataDependentNormNet,
+    GatedNet,
+    InPlaceAfterConvNet,
+    toy_classifier,
+)
 
 from suny.errors import LayerError
-from suny.interventions.filter import FilterReplay
+from suny.interventions.filter import FilterReplay, SlowPathWarning
 from suny.models import ImageClassifier, load_model
 
 
 def pruned_forward(
-    model: ImageClassifier, conv: str, keep: torch.Tensor, image: torch.Tensor
+    model: ImageClassifier, conv: str, keep: torch.Tensor, image: torch.Tensor, norm: str | None = None
 ) -> torch.Tensor:
-    """Logits of deep copies of ``model`` whose pruned filters have all their weights zeroed."""
+    """Logits of deep copies of ``model`` with the pruned filters removed as channel pruning does:
+    the filter's weights and bias zeroed and, when the convolution feeds the BatchNorm ``norm``, that
+    channel's scale and shift zeroed too (so the channel is 0 after the BatchNorm)."""
     rows = []
     for row in keep:
         pruned = copy.deepcopy(model)
         with torch.no_grad():
-            pruned.network.get_submodule(conv).weight[~row] = 0
+            for name in (conv, norm) if norm else (conv,):
+                module = pruned.network.get_submodule(name)
+                module.weight[~row] = 0
+                if module.bias is not None:
+                    module.bias[~row] = 0
             rows.append(pruned(image))
     return torch.cat(rows)
 
@@ -29,7 +44,7 @@ def pruned_forward(
 def random_keep(num_filters: int, seed: int = 0) -> torch.Tensor:
     keep = torch.rand(3, num_filters, generator=torch.Generator().manual_seed(seed)) > 0.5
     keep[0] = True  # nothing pruned
-    keep[1, :] = False  # everything pruned: every channel becomes its bias
+    keep[1, :] = False  # everything pruned
     return keep
 
 
@@ -39,35 +54,67 @@ def assert_close_relative(got: torch.Tensor, expected: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "conv"),
+    ("name", "conv", "norm"),
     [
-        ("vgg16", "features.28"),
-        ("resnet50", "layer4.2.conv3"),
-        ("inception_v3", "Mixed_7c.branch_pool.conv"),
-        ("resnet50", "layer3.5.conv2"),  # deeper tail with residual connections read from the head
+        ("vgg16", "features.28", None),
+        ("resnet50", "layer4.2.conv3", "layer4.2.bn3"),
+        ("inception_v3", "Mixed_7c.branch_pool.conv", "Mixed_7c.branch_pool.bn"),
+        ("resnet50", "layer3.5.conv2", "layer3.5.bn2"),  # a mixing 1x1 conv, then the rest per coalition
     ],
 )
-def test_replay_equals_pruned_forward_on_torchvision(name, conv):
+def test_replay_equals_pruned_forward_on_torchvision(name, conv, norm):
     torch.manual_seed(0)
     model = load_model(name, "none")
     size = model.preprocessing.crop
     image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     replay = FilterReplay(model, conv, image)
-    assert replay.replays_tail
+    assert replay.path == "channelwise"
     keep = random_keep(replay.num_filters)
-    assert_close_relative(replay.logits(keep), pruned_forward(model, conv, keep, image))
+    assert_close_relative(replay.logits(keep), pruned_forward(model, conv, keep, image, norm))
 
 
 def test_replay_equals_pruned_forward_on_lite0(lite0, cat_image):
     image = cat_image[None]
-    for conv in ("_blocks.15._project_conv", "_conv_head", "_blocks.10._depthwise_conv"):
+    for conv, norm in (
+        ("_blocks.15._project_conv", "_blocks.15._bn2"),
+        ("_conv_head", "_bn1"),
+        ("_blocks.10._depthwise_conv", "_blocks.10._bn1"),
+    ):
         replay = FilterReplay(lite0, conv, image)
-        assert replay.replays_tail
+        assert replay.path == "channelwise"
         keep = random_keep(replay.num_filters, seed=2)
-        assert_close_relative(replay.logits(keep), pruned_forward(lite0, conv, keep, image))
+        assert_close_relative(replay.logits(keep), pruned_forward(lite0, conv, keep, image, norm))
     # the unpruned replay reproduces the model's own prediction
     with torch.no_grad():
         assert_close_relative(replay.logits(keep[:1]), lite0(image))
+
+
+def test_the_batchnorm_channel_is_zero_after_pruning_exact_values():
+    """BatchNormNet: conv picks red and green, the BatchNorm (var 1, eps 0) maps them to
+    ``2 (red - 0.5) + 2`` and ``green - 0.5``; logit 0 sums both over the pixels. On the 2x2 image
+    (red 1 top-left, green 0.5 bottom-right) the channels sum to 6 and -1.5: pruning a filter
+    removes its channel's sum; zeroing the filter's weights alone would leave 4 and -2."""
+    model = toy_classifier(BatchNormNet())
+    image = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.5]], [[0.0] * 2] * 2])[None]
+    replay = FilterReplay(model, "layer", image)
+    keep = torch.tensor([[True, True], [False, True], [True, False], [False, False]])
+    expected = torch.tensor([[4.5, 0.0], [-1.5, 0.0], [6.0, 0.0], [0.0, 0.0]])
+    torch.testing.assert_close(replay.logits(keep), expected)
+    assert replay.path == "channelwise" and replay.inert.tolist() == [False, False]
+    assert_close_relative(replay.logits(keep), pruned_forward(model, "layer", keep, image, "norm"))
+
+
+def test_a_tail_that_mixes_channels_before_a_linear_layer_is_replayed_whole():
+    """An operation across channels (a squeeze-and-excitation gate) before the first mixing layer:
+    the per-channel corrections do not apply, the tail is re-run, and the numbers still match."""
+    torch.manual_seed(0)
+    model = toy_classifier(GatedNet(), 8, classes=("a", "b", "c"), layer="conv")
+    image = torch.rand(1, 3, 8, 8)
+    with pytest.warns(SlowPathWarning, match="re-runs the network after the pruned channels"):
+        replay = FilterReplay(model, "conv", image)
+    assert replay.path == "tail"
+    keep = random_keep(4)
+    assert_close_relative(replay.logits(keep), pruned_forward(model, "conv", keep, image))
 
 
 def test_default_filter_layers():
@@ -75,33 +122,41 @@ def test_default_filter_layers():
     assert load_model("resnet18", "none").filter_layer() == "layer4.1.conv2"
 
 
-class DataDependentNet(nn.Module):
-    """Control flow on tensor values cannot be traced: the replay falls back to full passes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.head = nn.Linear(4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x).relu()
-        if y.sum() > 0:  # data-dependent branch
-            y = y * 2
-        return self.head(y.mean(dim=(2, 3)))
-
-
 def test_untraceable_model_falls_back_to_full_forward_with_the_same_numbers():
-    from suny.models import Preprocessing
-
     torch.manual_seed(0)
-    prep = Preprocessing(8, 8, (0.5,) * 3, (0.25,) * 3)
-    model = ImageClassifier(DataDependentNet(), prep, ["a", "b", "c"], "conv")
+    model = toy_classifier(DataDependentNet(), 8, mean=0.5, std=0.25, classes=("a", "b", "c"), layer="conv")
     image = torch.rand(1, 3, 8, 8)
-    replay = FilterReplay(model, "conv", image)
-    assert not replay.replays_tail
+    with pytest.warns(SlowPathWarning, match="cannot be traced"):
+        replay = FilterReplay(model, "conv", image)
+    assert not replay.replays_tail and replay.path == "full"
     keep = random_keep(4)
     assert_close_relative(replay.logits(keep), pruned_forward(model, "conv", keep, image))
     assert not model.network.conv._forward_hooks
+
+
+def test_untraceable_model_with_a_batchnorm_prunes_its_channel():
+    torch.manual_seed(0)
+    model = toy_classifier(DataDependentNormNet(), 8, classes=("a", "b", "c"), layer="conv")
+    image = torch.rand(1, 3, 8, 8)
+    with pytest.warns(SlowPathWarning):
+        replay = FilterReplay(model, "conv", image)
+    assert replay.path == "full"
+    keep = random_keep(4)
+    assert_close_relative(replay.logits(keep), pruned_forward(model, "conv", keep, image, "norm"))
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_only_tracing_errors_fall_back():
+    """An error that is not a tracing error is a bug and propagates."""
+
+    class Broken(ConvHeadNet):
+        def between(self, y: torch.Tensor) -> torch.Tensor:
+            raise ZeroDivisionError("a bug")
+
+    model = toy_classifier(ConvHeadNet(), 8, classes=("a", "b", "c"), layer="conv")
+    model.network = Broken()
+    with pytest.raises(ZeroDivisionError):
+        FilterReplay(model, "conv", torch.rand(1, 3, 8, 8))
 
 
 def test_replay_does_not_corrupt_its_cache_with_in_place_tail_ops():
@@ -121,29 +176,12 @@ def test_not_a_convolution_lists_the_convolutions():
         FilterReplay(model, "layer4", torch.rand(1, 3, 32, 32))
 
 
-class InPlaceAfterConvNet(nn.Module):
-    """An in-place, non-idempotent operation right after the convolution: recording the head must
-    keep the convolution's output as it was."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.head = nn.Linear(4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        y.mul_(3.0).add_(1.0)
-        return self.head(y.mean(dim=(2, 3)))
-
-
 def test_in_place_operations_after_the_convolution_do_not_leak_into_the_replay():
-    from suny.models import Preprocessing
-
     torch.manual_seed(0)
-    prep = Preprocessing(8, 8, (0.0,) * 3, (1.0,) * 3)
-    model = ImageClassifier(InPlaceAfterConvNet(), prep, ["a", "b", "c"], "conv")
+    model = toy_classifier(InPlaceAfterConvNet(), 8, classes=("a", "b", "c"), layer="conv")
     image = torch.rand(1, 3, 8, 8)
     replay = FilterReplay(model, "conv", image)
     assert replay.replays_tail
     keep = random_keep(4)
     assert_close_relative(replay.logits(keep), pruned_forward(model, "conv", keep, image))
+    assert replay.logits(keep).tolist() == replay.logits(keep).tolist()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from metrics_helpers import RegionThreshold, toy_classifier
+from helpers.models import RegionThreshold, toy_classifier
 
 from suny.metrics.attack import attack_noise, attack_score, image_seed, saliency_attack
 
@@ -18,7 +18,7 @@ TOP[:2] = True
 def test_flips_and_sizes_are_exact():
     """Class 0 while the mean of channel 0 over the top rows exceeds 0.5; x = 0.6 and noise = -1,
     so a map lowers that mean by its own mean over the region."""
-    model = toy_classifier(RegionThreshold(TOP, 0.5), SIZE)
+    model = toy_classifier(RegionThreshold(TOP, 0.5), SIZE, layer="conv")
     one_pixel = torch.zeros(SIZE, SIZE)
     one_pixel[0, 0] = 1.0
     maps = torch.stack(
@@ -64,7 +64,7 @@ def test_noise_depends_only_on_seed_and_key():
 
 
 def test_shapes_are_checked():
-    model = toy_classifier(RegionThreshold(TOP, 0.5), SIZE)
+    model = toy_classifier(RegionThreshold(TOP, 0.5), SIZE, layer="conv")
     images = torch.zeros(2, 3, SIZE, SIZE)
     with pytest.raises(ValueError, match="do not match"):
         saliency_attack(model, images, torch.zeros(2, SIZE, SIZE), torch.zeros(1, 3, SIZE, SIZE))

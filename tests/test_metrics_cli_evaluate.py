@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers.methods import centre_bump
 from PIL import Image
 
 from suny.cli.main import main
@@ -27,9 +28,7 @@ class Centre(SaliencyMethod):
     map_names = ("test-centre",)
 
     def explain(self, images: torch.Tensor, targets: torch.Tensor) -> SaliencyResult:
-        axis = torch.linspace(-1, 1, images.shape[-1], device=images.device)
-        bump = 1 - (axis.view(-1, 1) ** 2 + axis.view(1, -1) ** 2).clamp(max=1)
-        return SaliencyResult(bump.expand(images.shape[0], -1, -1))
+        return SaliencyResult(centre_bump(images))
 
 
 @pytest.fixture(scope="module", autouse=True)

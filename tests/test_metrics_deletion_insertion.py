@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from metrics_helpers import RegionMean, toy_classifier
+from helpers.models import RegionMean, toy_classifier
 
 from suny.metrics.deletion_insertion import (
     changed_counts,
@@ -33,7 +33,7 @@ FALLING_LAST = (1 - (torch.arange(17) - 8).clamp(min=0) / 8).unsqueeze(0)
 @pytest.fixture
 def model():
     """p_0 = mean of channel 0 over the top rows; normalisation (x - 0) / 1 so the substrate is 0."""
-    return toy_classifier(RegionMean(TOP, 0.0, 1.0), SIZE)
+    return toy_classifier(RegionMean(TOP, 0.0, 1.0), SIZE, layer="conv")
 
 
 def test_pixel_ranking_is_descending_with_ties_in_raster_order():
@@ -73,7 +73,7 @@ def test_other_class_has_the_complementary_curve(model):
 def test_default_substrate_is_the_mean_colour():
     """With (x - 0.5) / 0.5 the substrate is 0.5 in [0, 1] space (zero after normalisation), so
     deleting the region takes p_0 from 1 to 0.5: AUC = 0.5 * (1 + 0.5) / 2 + 0.5 * 0.5."""
-    model = toy_classifier(RegionMean(TOP, 0.5, 0.5), SIZE, mean=0.5, std=0.5)
+    model = toy_classifier(RegionMean(TOP, 0.5, 0.5), SIZE, mean=0.5, std=0.5, layer="conv")
     assert torch.equal(model.normalise(model.mean.expand(1, 3, SIZE, SIZE)), torch.zeros(1, 3, SIZE, SIZE))
     curve = deletion_curve(model, ONES, REGION_FIRST, torch.tensor([0]), step=1)
     torch.testing.assert_close(curve.scores, (1 + FALLING_FIRST) / 2)
@@ -107,7 +107,7 @@ def test_insertion_starts_from_the_default_blur():
     size = 16
     region = torch.zeros(size, size, dtype=torch.bool)
     region[:8, :8] = True
-    model = toy_classifier(RegionMean(region, 0.0, 1.0), size)
+    model = toy_classifier(RegionMean(region, 0.0, 1.0), size, layer="conv")
     images = torch.zeros(1, 3, size, size)
     images[..., 4:12, 4:12] = 1.0
     maps = torch.rand(1, size, size, generator=torch.Generator().manual_seed(0))

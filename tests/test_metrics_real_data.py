@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from metrics_helpers import gradcam
+from helpers.methods import gradcam
 
 from suny.data import class_masks, ilsvrc_kaggle, load_image
 from suny.metrics.deletion_insertion import deletion_insertion

@@ -8,7 +8,7 @@ from itertools import chain
 
 import pytest
 import torch
-from metrics_helpers import gradcam
+from helpers.methods import centre_bump, gradcam
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
@@ -61,10 +61,7 @@ def centre(model):
     """A map that ignores the model: a centred bump."""
 
     def explain(images, targets) -> SaliencyResult:
-        size = images.shape[-1]
-        axis = torch.linspace(-1, 1, size)
-        bump = 1 - (axis.view(-1, 1) ** 2 + axis.view(1, -1) ** 2).clamp(max=1)
-        return SaliencyResult(bump.expand(images.shape[0], -1, -1))
+        return SaliencyResult(centre_bump(images))
 
     return explain
 

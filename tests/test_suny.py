@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import ChannelSumNet, toy_classifier
+from helpers.models import ChannelSumNet, toy_classifier
 
 from suny.errors import LayerError, SunyError
 from suny.method import Suny
@@ -67,13 +67,13 @@ def test_feature_causes_match_hand_computation():
 
 
 def test_filter_causes_match_hand_computation():
-    # Pruning filter k leaves its bias: channel 0 becomes 0.25 everywhere (sum 1), channel 1 becomes 0.
+    # Pruning filter k removes its channel (no BatchNorm: weights and bias zeroed): channel 0
+    # (red + bias 0.25) sums to 2 over the pixels, channel 1 (green) to 0.5.
     model = toy_classifier(ChannelSumNet([[1, 0, 0], [0, 1, 0]], [0.25, 0.0], [1, 1]))
     explanation = Suny(model, "layer", cause="filter", set_size=2).explain(IMAGE, target=0)
-    # logit = (sum red + 4 * 0.25) + sum green = 2 + 0.5 unpruned.
-    logit_remove = {(): 2.5, (0,): 1.5, (1,): 2.0, (0, 1): 1.0}
-    logit_keep = {(): 1.0, (0,): 2.0, (1,): 1.5, (0, 1): 2.5}
-    activations = [IMAGE[0].numpy() + 0.25, IMAGE[1].numpy()]
+    logit_remove = {(): 2.5, (0,): 0.5, (1,): 2.0, (0, 1): 0.0}
+    logit_keep = {(): 0.0, (0,): 2.0, (1,): 0.5, (0, 1): 2.5}
+    activations = [IMAGE[0].numpy() + 0.25, IMAGE[1].numpy()]  # the convolution's own outputs
     check_against_hand(explanation, logit_remove, logit_keep, activations)
     assert explanation.layer == "layer" and explanation.cause == "filter"
 

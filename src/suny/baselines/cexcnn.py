@@ -9,7 +9,7 @@ from torch import Tensor
 
 from suny.baselines.common import Baseline
 from suny.engine import Precision
-from suny.interventions.filter import FilterReplay
+from suny.method.causes import FilterCauses
 from suny.models.wrapper import ImageClassifier
 from suny.ops import upsample
 from suny.saliency import SaliencyResult
@@ -24,21 +24,21 @@ class CexCNNRecord:
 
 
 class CexCNN(Baseline):
-    """CexCNN: filter k of the convolution ``model.filter_layer(layer)`` is deleted (its weights
-    zeroed, through :class:`~suny.interventions.filter.FilterReplay`) and its importance is the
-    drop ``p_c(x) - p_c(x without k)``; the filters with importance ``> threshold`` (default 0)
-    are kept, and::
+    """CexCNN: filter k of the convolution ``model.filter_layer(layer)`` is deleted, with SUNY-filter's
+    intervention (its channel removed: :mod:`suny.interventions.filter`), and its importance is the
+    drop ``p_c(x) - p_c(x without k)``; the filters with importance ``> threshold`` (default 0) are
+    kept, and::
 
         map = upsample(relu(mean_{k kept} A_k)) / max
 
-    with ``A_k`` the convolution's output on ``x``. The map is divided by its maximum (it is not
-    min-max normalised); it is all zeros when no filter is kept or the mean is nowhere positive.
-    ``batch_size`` deletions per forward pass (of the network after the convolution).
+    with ``A_k`` the layer's k-th map on ``x`` (the pruning point's output when the layer does not
+    have one channel per filter). The map is divided by its maximum (it is not min-max
+    normalised); it is all zeros when no filter is kept or the mean is nowhere positive.
+    ``batch_size`` deletions per pass (of what follows the convolution), in ``precision``.
     Extras: one :class:`CexCNNRecord` per image.
     """
 
     map_names = ("cexcnn",)
-
     uses_layer = True
 
     def __init__(
@@ -52,21 +52,19 @@ class CexCNN(Baseline):
     ) -> None:
         super().__init__(model, layer, seed, batch_size, precision)
         self.threshold = threshold
-        self.conv = model.filter_layer(self.layer)
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
+        assert self.layer is not None
         maps, records = [], []
         for image, target in zip(images, targets):
-            replay = FilterReplay(self.model, self.conv, image[None])
-            count = replay.num_filters
-            # Row 0 keeps every filter (p_c(x)); row k + 1 deletes filter k.
-            keep = torch.cat([torch.ones(1, count, dtype=torch.bool), ~torch.eye(count, dtype=torch.bool)])
-            probabilities = replay.probabilities(keep.to(image.device), int(target), self.batch_size)
-            importance = probabilities[0] - probabilities[1:]
+            causes = FilterCauses(self.model, self.layer, image[None], self.batch_size, self.precision)
+            count = causes.num_causes
+            deleted = causes.probabilities(torch.eye(count, dtype=torch.bool), torch.arange(count), "remove")
+            importance = causes.clean_probabilities()[target] - deleted[:, int(target)]
             kept = importance > self.threshold
-            activations = replay.activations[0].float()
+            activations = causes.layer_maps[0].float().cpu()
             mean = (activations * kept[:, None, None]).sum(dim=0) / kept.sum().clamp_min(1)
-            cam = upsample(mean.relu()[None, None], tuple(image.shape[-2:]))[0, 0]
+            cam = upsample(mean.relu()[None, None], (image.shape[-2], image.shape[-1]))[0, 0]
             maps.append(cam / cam.max().clamp_min(torch.finfo(cam.dtype).tiny))
             records.append(CexCNNRecord(importance=importance, kept=kept))
-        return SaliencyResult(maps=torch.stack(maps), extras=records)
+        return SaliencyResult(maps=torch.stack(maps).to(images.device), extras=records)

@@ -42,8 +42,10 @@ class FeatureMasks:
         if activations.dim() != 4 or activations.shape[0] != 1:
             raise ValueError(f"expected activations (1, K, h, w), got {tuple(activations.shape)}")
         self.image = image
-        self.masks = minmax(upsample(activations.float(), tuple(image.shape[-2:])))[0]  # (K, H, W)
+        height, width = image.shape[-2:]
+        self.masks = minmax(upsample(activations.float(), (height, width)))[0]  # (K, H, W)
         self.num_causes = self.masks.shape[0]
+        self.identities = mask_identities(activations[0])
         # Built channels-last: the masked batches come out in the layout the CPU kernels prefer.
         background = substrate_image(image, substrate)
         self._base = background.contiguous(memory_format=torch.channels_last)
@@ -60,6 +62,17 @@ class FeatureMasks:
         retained = self.retained(members)
         weight = retained if mode == "remove" else 1 - retained
         return self._base + self._signal * weight
+
+
+def mask_identities(activations: Tensor) -> Tensor:
+    """(K,) one id per distinct mask, -1 for a constant map (mask 0: an intervention on it changes
+    nothing). Two maps get one id when their min-max normalised values are equal, which makes their
+    masks ``minmax(upsample(A_k))`` equal (both steps commute with ``A -> a A + b``, ``a > 0``)."""
+    normalised = minmax(activations.float()).flatten(start_dim=1)
+    flat = activations.flatten(start_dim=1)
+    constant = flat.amax(dim=1) == flat.amin(dim=1)
+    _, inverse = torch.unique(normalised, dim=0, return_inverse=True)
+    return torch.where(constant, -1, inverse)
 
 
 def members_of(coalitions: Tensor, players: Tensor) -> Tensor:

@@ -1,133 +1,95 @@
-"""SUNY-filter interventions: prune filters of one convolution and re-run only what follows it.
+"""SUNY-filter interventions: prune filters of one convolution and compute only what changes.
 
-Pruning filter k of a convolution (all its weights set to zero) makes output channel k equal to the
-filter's bias (0 without bias). For a batch of keep-masks ``z`` (B, K) the pruned output is
-``z * O + (1 - z) * bias`` where ``O`` is the convolution's output on the image, so only the
-network downstream of the convolution has to run again.
+Pruning filter k removes its channel (SPEC section 1): when the convolution feeds a BatchNorm, the
+filter and its normalisation channel go together, so channel k is 0 at the BatchNorm's output;
+without a BatchNorm the filter's weights and bias are zeroed, so channel k is 0 at the
+convolution's output. That output (the *pruning point*) on the image, ``O``, is computed once; for
+keep-masks ``z`` (B, K) the pruned value is ``z * O``, and only the network after the pruning point
+can change. Three ways to compute it, fastest first (:attr:`FilterReplay.path`):
 
-The split comes from the model's ``torch.fx`` graph: every node that depends on the convolution's
-output is replayed, every other node is computed once ("the head") and its value cached. Head
-values that carry the batch dimension are expanded to the replay's batch size (and so are the
-inputs of ``size``/``shape`` look-ups, which therefore report the replay's batch). Tracing treats
-every ``nn.Conv2d`` subclass as one leaf, so the pruned convolution is a single graph node.
+- ``"channelwise"``: when the network after the pruning point acts on each channel alone up to an
+  affine mixing operation, corrections of that operation's output per coalition, then the rest
+  (:mod:`suny.interventions.channel_tail`);
+- ``"tail"``: the traced graph after the pruning point, re-run per coalition (:mod:`.graph`);
+- ``"full"``: a network that cannot be traced runs whole, the pruning point's output replaced by a
+  forward hook (the same numbers, at the full cost).
 
-A model that cannot be traced falls back, with one warning, to full forward passes of the model
-with the pruned filters masked by a forward hook (the same numbers, at the full cost);
-:attr:`FilterReplay.replays_tail` says which path is in use. Tests check both against a forward
-pass of a model whose weights were really zeroed.
+A slower path than the first says why, once per model and convolution. Tests check every path
+against a forward pass of a model pruned that way.
 """
 
 from __future__ import annotations
 
 import warnings
 import weakref
-from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.fx as fx
 from torch import Tensor, nn
 
 from suny.errors import LayerError
-from suny.models.hooks import captured_output, replaced_output
+from suny.interventions.channel_tail import ChannelTail, NotChannelwise, channel_tail
+from suny.interventions.graph import (
+    TRACING_ERRORS,
+    Boundary,
+    GraphSplit,
+    record,
+    single_user,
+    split_at,
+    trace,
+)
+from suny.models.hooks import captured_output, forward_hooks, replaced_output
 from suny.models.wrapper import ImageClassifier
-from suny.ops import batched
+
+Path = Literal["channelwise", "tail", "full"]
 
 
-class _ConvLeafTracer(fx.Tracer):
-    """Symbolic tracer that keeps every convolution (including subclasses with custom padding) as
-    one ``call_module`` node."""
-
-    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return isinstance(module, nn.Conv2d) or super().is_leaf_module(module, qualified_name)
+class SlowPathWarning(UserWarning):
+    """SUNY-filter computes by a slower path than the per-channel corrections (said once per model
+    and convolution)."""
 
 
-def _is_size_query(node: fx.Node) -> bool:
-    return (node.op == "call_method" and node.target in ("size", "dim")) or (
-        node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",)
-    )
+_SAID: weakref.WeakKeyDictionary[nn.Module, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
-@dataclass(frozen=True)
-class GraphSplit:
-    """A traced network split at a convolution: ``tail`` takes the convolution's output and then
-    the other ``boundary`` values (head nodes the tail reads), in order."""
-
-    root: fx.GraphModule
-    tail: fx.GraphModule
-    boundary: list[fx.Node]
-    carries_batch: frozenset[fx.Node]
-
-
-#: What symbolic tracing raises on code it cannot trace (data-dependent control flow, unsupported
-#: operations); anything else is a bug and propagates.
-TRACING_ERRORS = (fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError)
-
-
-_WARNED: set[tuple[str, str]] = set()
-
-
-def _warn_untraceable(model_name: str, conv_name: str, error: Exception) -> None:
-    """Say once per model and convolution that the full forward passes are in use."""
-    if (model_name, conv_name) in _WARNED:
+def _say_once(model: ImageClassifier, conv_name: str, path: Path, reason: str) -> None:
+    said = _SAID.setdefault(model.network, set())
+    if (conv_name, path) in said:
         return
-    _WARNED.add((model_name, conv_name))
+    said.add((conv_name, path))
+    how = {
+        "tail": "re-runs the network after the pruned channels per coalition",
+        "full": "runs a full forward pass per coalition (the same numbers, far slower)",
+    }[path]
     warnings.warn(
-        f"{model_name} cannot be traced with torch.fx ({type(error).__name__}: {error}); SUNY-filter "
-        f"runs a full forward pass per intervention at {conv_name} (the same numbers, far slower)",
-        RuntimeWarning,
-        stacklevel=3,
+        f"SUNY-filter at {conv_name} of {model.name} {how}: {reason}", SlowPathWarning, stacklevel=4
     )
 
 
-_SPLITS: weakref.WeakKeyDictionary[nn.Module, dict[str, GraphSplit]] = weakref.WeakKeyDictionary()
-
-
-def graph_split(network: nn.Module, conv_name: str) -> GraphSplit:
-    """Trace ``network`` and split it at ``conv_name`` (cached per network and convolution: the
-    graph modules share the network's parameters, so later weight changes are seen)."""
-    cached = _SPLITS.setdefault(network, {})
-    if conv_name not in cached:
-        cached[conv_name] = _split(network, conv_name)
-    return cached[conv_name]
-
-
-def _split(network: nn.Module, conv_name: str) -> GraphSplit:
-    tracer = _ConvLeafTracer()
-    graph = tracer.trace(network)
-    root = fx.GraphModule(tracer.root, graph)
-    conv_nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == conv_name]
-    if len(conv_nodes) != 1:
-        raise RuntimeError(f"{conv_name} appears {len(conv_nodes)} times in the graph")
-    conv_node = conv_nodes[0]
-    tail: set[fx.Node] = set()
-    carries_batch: set[fx.Node] = set()
-    for node in graph.nodes:
-        inputs = node.all_input_nodes
-        if node is conv_node or _is_size_query(node) or any(i in tail for i in inputs):
-            tail.add(node)
-        if node.op == "placeholder" or any(i in carries_batch for i in inputs):
-            carries_batch.add(node)
-    # Head values the tail reads: the convolution's output first, then the others in order.
-    boundary = [conv_node] + [
-        n for n in graph.nodes if n not in tail and n.op != "get_attr" and any(u in tail for u in n.users)
-    ]
-    tail_graph = fx.Graph()
-    env = {node: tail_graph.placeholder(f"head_{node.name}") for node in boundary}
-    for node in graph.nodes:
-        if node in env:
-            continue
-        if node.op == "output":
-            tail_graph.output(fx.map_arg(node.args[0], env.__getitem__))
-        elif node in tail or (node.op == "get_attr" and any(u in tail for u in node.users)):
-            env[node] = tail_graph.node_copy(node, env.__getitem__)
-    return GraphSplit(root, fx.GraphModule(root, tail_graph), boundary, frozenset(carries_batch))
+def pruning_node(graph: fx.Graph, conv_name: str, network: nn.Module) -> fx.Node:
+    """The node whose output channel k is 0 when filter k of ``conv_name`` is pruned: the BatchNorm
+    that the convolution alone feeds, else the convolution."""
+    convs = [n for n in graph.nodes if n.op == "call_module" and n.target == conv_name]
+    if len(convs) != 1:
+        raise RuntimeError(f"{conv_name} appears {len(convs)} times in the graph")
+    user = single_user(convs[0])
+    feeds_norm = (
+        user is not None
+        and user.op == "call_module"
+        and user.args[0] is convs[0]
+        and isinstance(network.get_submodule(str(user.target)), nn.BatchNorm2d)
+    )
+    return user if feeds_norm and user is not None else convs[0]
 
 
 class FilterReplay:
-    """Class probabilities of the model with some filters of ``conv_name`` pruned, for one image.
+    """Logits of the model with some filters of ``conv_name`` pruned, for one image (1, 3, H, W) in
+    [0, 1]. ``keep`` masks are (B, K): ``keep[b, k]`` False prunes filter k in row b.
 
-    ``image`` is (1, 3, H, W) in [0, 1]. ``keep`` masks are (B, K): ``keep[b, k]`` False prunes
-    filter k in the b-th forward pass.
+    Attributes: ``conv_outputs`` and ``outputs`` (1, K, h, w), the convolution's and the pruning
+    point's output on the image; ``path``; and ``inert`` (K,), the filters whose pruning changes
+    nothing (an all-zero channel).
     """
 
     def __init__(self, model: ImageClassifier, conv_name: str, image: Tensor) -> None:
@@ -141,83 +103,107 @@ class FilterReplay:
             raise ValueError(
                 f"FilterReplay explains one image of shape (1, 3, H, W), got {tuple(image.shape)}"
             )
-        self.model = model
-        self.conv = module
-        self.conv_name = conv_name
+        self.model, self.conv, self.conv_name = model, module, conv_name
         self.num_filters = module.out_channels
         self.image = image.to(model.device)
-        bias = module.bias if module.bias is not None else None
-        self._bias = None if bias is None else bias.detach().view(1, -1, 1, 1)
-        self.forward_passes = 0
+        self._fast: ChannelTail | None = None
         try:
-            split = graph_split(model.network, conv_name)
+            root = _traced(model.network)
         except TRACING_ERRORS as err:
-            _warn_untraceable(model.name, conv_name, err)
-            self.replays_tail = False
-            with torch.no_grad(), captured_output(module) as outputs:
-                model(self.image)
-            self.activations = outputs[0].detach()
-            self.forward_passes += 1
-        else:
-            self._build_tail(split)
-            self.replays_tail = True
-
-    # ------------------------------------------------------------------------ tracing
-    def _build_tail(self, split: GraphSplit) -> None:
-        wanted = set(split.boundary)
-        values: dict[fx.Node, object] = {}
-
-        class _Recorder(fx.Interpreter):
-            def run_node(self, n: fx.Node) -> object:
-                result = super().run_node(n)
-                if n in wanted:
-                    # A copy: later in-place operations of the head (a ReLU(inplace=True) after the
-                    # convolution, a residual "+=") must not change what the tail will read.
-                    values[n] = result.clone() if isinstance(result, Tensor) else result
-                return result
-
-        with torch.no_grad():
-            _Recorder(split.root).run(self.model.normalise(self.image))
-        self.forward_passes += 1
+            _say_once(model, conv_name, "full", f"the network cannot be traced ({type(err).__name__}: {err})")
+            self._untraced()
+            return
+        split = _split(root, pruning_node(root.graph, conv_name, model.network))
+        conv_node = split.node if split.node.target == conv_name else split.node.args[0]
+        assert isinstance(conv_node, fx.Node)
+        values = record(root, [conv_node, split.node, *split.boundary], model.normalise(self.image))
+        self.conv_outputs: Tensor = values[conv_node]
+        self.outputs: Tensor = values[split.node]
+        self._head = Boundary.of(split, values)
         self._tail = split.tail
-        self.activations = values[split.boundary[0]]
-        self._head_values = [values[n] for n in split.boundary[1:]]
-        self._head_batched = [n in split.carries_batch for n in split.boundary[1:]]
+        try:
+            self._fast = channel_tail(split, self.outputs, self._head)
+            self.path: Path = "channelwise"
+            self.inert = ~self._fast.differs.cpu()
+        except NotChannelwise as reason:
+            _say_once(model, conv_name, "tail", str(reason))
+            self.path = "tail"
+            self.inert = self._all_zero()
 
-    # ---------------------------------------------------------------------- replaying
-    def pruned_activations(self, keep: Tensor) -> Tensor:
-        """The convolution's output with filters pruned: ``z * O + (1 - z) * bias``, (B, K, h, w)."""
-        z = keep.to(device=self.activations.device, dtype=self.activations.dtype)[:, :, None, None]
-        pruned = z * self.activations
-        if self._bias is not None:
-            pruned = pruned + (1 - z) * self._bias.to(self.activations.dtype)
-        return pruned
+    @property
+    def replays_tail(self) -> bool:
+        """Whether only the network after the pruning point is computed (not a full forward pass)."""
+        return self.path != "full"
+
+    def _all_zero(self) -> Tensor:
+        return self.outputs[0].flatten(start_dim=1).abs().amax(dim=1).eq(0).cpu()
+
+    def _untraced(self) -> None:
+        """The full path: find the pruning point by running the model once with hooks (a BatchNorm
+        whose input is the convolution's output follows it)."""
+        conv_output: list[Tensor] = []
+        follower: list[nn.Module] = []
+
+        def after_conv(_module: nn.Module, _inputs: object, output: Tensor) -> None:
+            conv_output.append(output)
+
+        def before_norm(norm: nn.Module) -> object:
+            def hook(_module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+                if conv_output and inputs and inputs[0] is conv_output[0] and not follower:
+                    follower.append(norm)
+
+            return hook
+
+        norms = [m for m in self.model.network.modules() if isinstance(m, nn.BatchNorm2d)]
+        handles = [m.register_forward_pre_hook(before_norm(m)) for m in norms]
+        try:
+            with forward_hooks([(self.conv, after_conv)]), torch.no_grad():
+                self.model(self.image)
+        finally:
+            for handle in handles:
+                handle.remove()
+        self.point: nn.Module = follower[0] if follower else self.conv
+        with torch.no_grad(), captured_output(self.conv) as convs, captured_output(self.point) as outputs:
+            self.model(self.image)
+        self.conv_outputs, self.outputs = convs[0], outputs[0]
+        self.path = "full"
+        self.inert = self._all_zero()
 
     @torch.no_grad()
     def logits(self, keep: Tensor) -> Tensor:
         """Logits of the pruned model for each row of ``keep`` (B, K)."""
         if keep.dim() != 2 or keep.shape[1] != self.num_filters:
             raise ValueError(f"keep must be (B, {self.num_filters}), got {tuple(keep.shape)}")
-        self.forward_passes += keep.shape[0]
-        pruned = self.pruned_activations(keep)
-        if not self.replays_tail:
-            with replaced_output(self.conv, pruned):
+        keep = keep.to(self.outputs.device)
+        if self._fast is not None:
+            return self._fast.logits(keep)
+        pruned = keep.to(self.outputs.dtype)[:, :, None, None] * self.outputs
+        if self.path == "full":
+            with replaced_output(self.point, pruned):
                 return self.model(self.image.expand(keep.shape[0], -1, -1, -1))
-        size = keep.shape[0]
-        head = [
-            # A copy, not a view: the tail may write in place into what it reads.
-            value.expand(size, *value.shape[1:]).clone()
-            if is_batched and isinstance(value, Tensor)
-            else value
-            for value, is_batched in zip(self._head_values, self._head_batched)
-        ]
-        return self._tail(pruned, *head)
+        return self._tail(pruned, *self._head.batched(keep.shape[0]))
 
-    def probabilities(self, keep: Tensor, target: int, batch_size: int = 64) -> Tensor:
-        """``p_target`` of the pruned model for each row of ``keep`` (B, K), in batches."""
-        return torch.cat(
-            [
-                self.logits(keep[chunk]).float().softmax(dim=1)[:, target]
-                for chunk in batched(len(keep), batch_size)
-            ]
-        )
+
+_TRACES: weakref.WeakKeyDictionary[nn.Module, fx.GraphModule | Exception] = weakref.WeakKeyDictionary()
+_SPLITS: weakref.WeakKeyDictionary[fx.GraphModule, dict[str, GraphSplit]] = weakref.WeakKeyDictionary()
+
+
+def _traced(network: nn.Module) -> fx.GraphModule:
+    """The network's graph, traced once per network (it shares the network's parameters, so later
+    weight changes are seen); a network that cannot be traced raises its tracing error each time."""
+    if network not in _TRACES:
+        try:
+            _TRACES[network] = trace(network)
+        except TRACING_ERRORS as err:
+            _TRACES[network] = err
+    traced = _TRACES[network]
+    if isinstance(traced, Exception):
+        raise traced
+    return traced
+
+
+def _split(root: fx.GraphModule, node: fx.Node) -> GraphSplit:
+    splits = _SPLITS.setdefault(root, {})
+    if node.name not in splits:
+        splits[node.name] = split_at(root, node)
+    return splits[node.name]

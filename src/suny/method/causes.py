@@ -1,104 +1,124 @@
 """The two kinds of cause SUNY reasons about, behind one interface.
 
-Both take a coalition matrix (B, n) over a list of ``players`` (cause indices) and return
-``p_c`` of the model after the intervention ``remove S`` or ``keep S`` for each row:
+Both take a coalition matrix (B, n) over a list of ``players`` (cause indices) and return the class
+probabilities (every class) of the model after the intervention ``remove S`` or ``keep S`` for each
+row:
 
 - :class:`FeatureCauses`: feature maps of a layer; interventions mask the input image
-  (:mod:`suny.interventions.feature`), so each costs one full forward pass.
+  (:mod:`suny.interventions.feature`), one forward pass each;
 - :class:`FilterCauses`: filters of a convolution; ``remove S`` prunes the filters in S, ``keep S``
-  prunes every other filter (:mod:`suny.interventions.filter`), re-running only the tail.
+  prunes every other filter (:mod:`suny.interventions.filter`), computing only what changes.
+
+No forward pass is spent on an answer that is known or already computed: an intervention is keyed
+by what it changes (the masks it applies, with their multiplicity; the filters it prunes whose
+channel is not all zero), so a cause whose map is constant (mask 0) or whose channel is all zero
+drops out of the key, causes with identical masks share one, a key that changes nothing is the image
+itself (its probabilities are known), and every key is computed once, for every class: explaining
+more classes of the same image adds only their own coalitions.
 
 The feature maps ``A_k`` are the positive part ``relu(output_k)`` of the layer's output. The paper's
 networks are explained after a ReLU, where this changes nothing; a layer with signed outputs (the
-linear bottleneck that ends every EfficientNet block, a BatchNorm) would otherwise give masks that
-highlight "least negative" regions and maps ``relu(sum_k R(k) A_k)`` that are zero everywhere when
-the most responsible channels are negative (as measured on Lite0's last block).
+linear bottleneck that ends every EfficientNet block) would otherwise give masks that highlight
+"least negative" regions and maps ``relu(sum_k R(k) A_k)`` that are zero everywhere when the most
+responsible channels are negative (as measured on Lite0's last block).
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Literal
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from suny.interventions.feature import FeatureMasks, Substrate, members_of
+from suny.engine import ForwardEngine, Precision
+from suny.interventions.feature import FeatureMasks, Substrate
 from suny.interventions.filter import FilterReplay
 from suny.models.wrapper import ImageClassifier
-from suny.ops import batched
 
 Mode = Literal["remove", "keep"]
-Precision = Literal["float32", "bfloat16", "float16"]
+Key = TypeVar("Key", bound=Hashable)
 
 
-def autocast(device: torch.device, precision: Precision):
-    """Mixed precision for the interventions' forward passes (a no-op for float32)."""
-    if precision == "float32":
-        return nullcontext()
-    dtype = torch.bfloat16 if precision == "bfloat16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+class FeatureKey(NamedTuple):
+    """A feature intervention: its mode and the ids of the masks it applies (with multiplicity)."""
+
+    mode: Mode
+    masks: tuple[int, ...]
 
 
-class Causes:
-    """Shared state: the model, the image, the class, the clean probability and the pass count."""
+class Causes(ABC, Generic[Key]):
+    """The causes of one image at one layer, and class probabilities after interventions on them.
 
-    #: (1, K, h, w): the maps ``A_k`` that the responsibilities weight.
+    Attributes: ``activations`` (1, K, h, w), the maps ``A_k`` that responsibilities weight;
+    ``logits`` (1, classes) of the image; ``layer``; ``interventions``, the interventions asked
+    for; ``forward_passes``, the forward passes (or tail replays) actually run.
+    """
+
     activations: Tensor
     logits: Tensor
+    layer: str
 
     def __init__(
         self,
         model: ImageClassifier,
         image: Tensor,
-        batch_size: int,
-        precision: Precision = "float32",
-        progress: tqdm | None = None,
+        engine: ForwardEngine,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         self.model = model
         self.image = image
-        self.batch_size = batch_size
-        self.precision = precision
+        self.engine = engine
         self.progress = progress
-        self.forward_passes = 0
-        self.target = 0
+        self.interventions = 0
+        self._setup_passes = 0
+        self._keys: dict[Key, int] = {}
+        self._rows: list[Tensor] = []
 
     @property
     def num_causes(self) -> int:
         return int(self.activations.shape[1])
 
-    def set_target(self, target: int) -> float:
-        """Fix the class c and return ``p_c(x)``."""
-        self.target = target
-        self.probability = float(self.logits.float().softmax(dim=1)[0, target])
-        return self.probability
+    @property
+    def forward_passes(self) -> int:
+        return self._setup_passes + self.engine.passes
 
-    def autocast(self):
-        return autocast(self.model.device, self.precision)
-
-    def _count(self, passes: int) -> None:
-        self.forward_passes += passes
-        if self.progress is not None:
-            self.progress.update(passes)
+    def clean_probabilities(self) -> Tensor:
+        """Softmax probabilities of the image itself (classes,), float32 on the CPU."""
+        return self.logits[0].float().softmax(dim=0).cpu()
 
     def probabilities(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
-        """``p_c`` after ``mode`` of each coalition (B, n) over ``players`` (n,)."""
-        coalitions = coalitions.to(self.model.device)
-        players = players.to(self.model.device)
-        out = []
-        with torch.no_grad(), self.autocast():
-            for chunk in batched(len(coalitions), self.batch_size):
-                logits = self._logits(coalitions[chunk], players, mode)
-                out.append(logits.float().softmax(dim=1)[:, self.target])
-                self._count(chunk.stop - chunk.start)
-        return torch.cat(out) if out else torch.zeros(0, device=self.model.device)
+        """Class probabilities (B, classes) after ``mode`` of each coalition (B, n) over ``players``
+        (n,), float32 on the CPU."""
+        coalitions, players = coalitions.cpu().bool(), players.cpu()
+        keys = [self._key(players[row].tolist(), mode) for row in coalitions]
+        new = list(dict.fromkeys(k for k in keys if k is not None and k not in self._keys))
+        if new:
+            computed = self._compute(new)
+            for key, row in zip(new, computed):
+                self._keys[key] = len(self._rows)
+                self._rows.append(row)
+        clean = self.clean_probabilities()
+        rows = [clean if key is None else self._rows[self._keys[key]] for key in keys]
+        self.interventions += len(keys)
+        if self.progress is not None:
+            self.progress(len(keys))
+        return torch.stack(rows) if rows else clean.new_zeros(0, clean.numel())
 
-    def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
-        raise NotImplementedError
+    def _softmax(self, count: int, build: Callable[[slice], Tensor]) -> Tensor:
+        return self.engine.probabilities(count, build).cpu()
+
+    @abstractmethod
+    def _key(self, members: list[int], mode: Mode) -> Key | None:
+        """What the intervention on ``members`` changes (None: nothing, the image itself)."""
+
+    @abstractmethod
+    def _compute(self, keys: list[Key]) -> Tensor:
+        """Class probabilities (len(keys), classes) of new interventions."""
 
 
-class FeatureCauses(Causes):
+class FeatureCauses(Causes[FeatureKey]):
     """Feature maps of ``layer`` as causes; interventions mask the input."""
 
     def __init__(
@@ -106,28 +126,52 @@ class FeatureCauses(Causes):
         model: ImageClassifier,
         layer: str,
         image: Tensor,
-        batch_size: int,
+        engine: ForwardEngine,
         substrate: Substrate = "black",
-        precision: Precision = "float32",
-        progress: tqdm | None = None,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
-        super().__init__(model, image, batch_size, precision, progress)
+        super().__init__(model, image, engine, progress)
         self.layer = layer
         self.logits, activations = model.forward_with_layer(image, layer)
+        self._setup_passes = 1
         self.activations = activations.float().relu()
-        self.forward_passes = 1
         self.masks = FeatureMasks(image, self.activations, substrate)
+        identities = self.masks.identities.tolist()
+        #: A representative cause of each mask id.
+        self._cause_of = {identity: cause for cause, identity in reversed(list(enumerate(identities)))}
+        self._identities = identities
 
-    def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
-        images = self.masks.images(members_of(coalitions, players), mode)
-        return self.model(images)
+    def _key(self, members: list[int], mode: Mode) -> FeatureKey | None:
+        masks = tuple(sorted(i for i in (self._identities[k] for k in members) if i >= 0))
+        return None if mode == "remove" and not masks else FeatureKey(mode, masks)
+
+    def _compute(self, keys: list[FeatureKey]) -> Tensor:
+        result = torch.empty(len(keys), self.model.num_classes)
+        for mode in ("remove", "keep"):
+            rows = [i for i, key in enumerate(keys) if key.mode == mode]
+            if not rows:
+                continue
+            width = max(1, *(len(keys[i].masks) for i in rows))
+            members = torch.full((len(rows), width), -1, dtype=torch.long)
+            for row, i in enumerate(rows):
+                causes = [self._cause_of[identity] for identity in keys[i].masks]
+                members[row, : len(causes)] = torch.tensor(causes, dtype=torch.long)
+            members = members.to(self.model.device)
+            result[rows] = self._softmax(len(rows), _masked(self.masks, members, mode))
+        return result
 
 
-class FilterCauses(Causes):
+def _masked(masks: FeatureMasks, members: Tensor, mode: Mode) -> Callable[[slice], Tensor]:
+    """The images of the sets ``members`` (B, s) removed or kept, any slice of them."""
+    return lambda chunk: masks.images(members[chunk], mode)
+
+
+class FilterCauses(Causes[bytes]):
     """Filters of the convolution behind ``layer`` as causes; interventions prune them.
 
-    The maps weight the feature maps of ``layer`` itself when it has one channel per filter (a
-    ReLU after the convolution, a residual block ending in it), else the convolution's outputs.
+    The maps weight the feature maps of ``layer`` itself when it has one channel per filter (the
+    convolution, a ReLU after it, a residual block ending in it), else the pruning point's outputs
+    (the convolution's, or its BatchNorm's).
     """
 
     def __init__(
@@ -136,24 +180,54 @@ class FilterCauses(Causes):
         layer: str,
         image: Tensor,
         batch_size: int,
-        precision: Precision = "float32",
-        progress: tqdm | None = None,
+        precision: Precision,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
-        super().__init__(model, image, batch_size, precision, progress)
-        self.layer = model.filter_layer(layer)
-        self.replay = FilterReplay(model, self.layer, image)
+        replay = FilterReplay(model, model.filter_layer(layer), image)
+        super().__init__(
+            model, image, ForwardEngine(replay.logits, model.device, batch_size, precision), progress
+        )
+        self.layer, self.replay = replay.conv_name, replay
         self.logits = self.replay.logits(torch.ones(1, self.replay.num_filters, dtype=torch.bool))
-        self.forward_passes = self.replay.forward_passes
-        activations = self.replay.activations
+        self._setup_passes = 2
+        self._effective = ~self.replay.inert
+        #: (1, K, h, w): the layer's maps (the convolution's outputs when it is the layer), or the
+        #: pruning point's outputs when the layer does not have one channel per filter.
+        self.layer_maps = self.replay.conv_outputs if layer == self.layer else self.replay.outputs
         if layer != self.layer:
             _, layer_maps = model.forward_with_layer(image, layer)
-            self.forward_passes += 1
+            self._setup_passes += 1
             if layer_maps.shape[1] == self.replay.num_filters:
-                activations = layer_maps
-        self.activations = activations.float().relu()
+                self.layer_maps = layer_maps
+        self.activations = self.layer_maps.float().relu()
 
-    def _logits(self, coalitions: Tensor, players: Tensor, mode: Mode) -> Tensor:
-        size = coalitions.shape[0]
-        keep = torch.full((size, self.num_causes), mode == "remove", device=coalitions.device)
-        keep[:, players] = coalitions if mode == "keep" else ~coalitions
-        return self.replay.logits(keep)
+    def _key(self, members: list[int], mode: Mode) -> bytes | None:
+        pruned = torch.zeros(self.num_causes, dtype=torch.bool)
+        pruned[members] = True
+        if mode == "keep":
+            pruned = ~pruned
+        pruned &= self._effective
+        return pruned.numpy().tobytes() if pruned.any() else None
+
+    def _compute(self, keys: list[bytes]) -> Tensor:
+        keep = ~torch.stack([torch.frombuffer(bytearray(key), dtype=torch.bool) for key in keys])
+        keep = keep.to(self.model.device)
+        return self._softmax(len(keep), keep.__getitem__)
+
+
+def causes_of(
+    cause: Literal["feature", "filter"],
+    model: ImageClassifier,
+    layer: str,
+    image: Tensor,
+    batch_size: int,
+    precision: Precision,
+    substrate: Substrate = "black",
+    progress: Callable[[int], object] | None = None,
+) -> Causes[Any]:
+    """The causes of ``image`` (1, 3, H, W) at ``layer`` (prepared in eval mode by the caller);
+    ``progress`` is called with the number of interventions resolved."""
+    if cause == "feature":
+        engine = ForwardEngine.for_model(model, batch_size, precision)
+        return FeatureCauses(model, layer, image, engine, substrate, progress)
+    return FilterCauses(model, layer, image, batch_size, precision, progress)

@@ -44,6 +44,8 @@ class Explanation:
     cause: CauseType
     seed: int
     forward_passes: int
+    #: Interventions asked for (the forward passes are fewer where answers were known or shared).
+    interventions: int = 0
     combination: str = "sum"
     model_name: str = ""
     seconds: float = 0.0

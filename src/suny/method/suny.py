@@ -14,15 +14,18 @@ For class c and causes k = 1..K (feature maps or filters of one layer):
 from __future__ import annotations
 
 import time
-from typing import Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from suny.errors import SunyError
+from suny.engine import Precision, resolve_precision
+from suny.errors import SunyError, TargetError
 from suny.interventions.feature import Substrate
-from suny.method.causes import Causes, FeatureCauses, FilterCauses, Precision
+from suny.method.causes import Causes, causes_of
 from suny.method.explanation import CauseType, Explanation
 from suny.method.shapley import CachedGame, ShapleyEstimate, exact_shapley, sampled_shapley
 from suny.models.wrapper import ImageClassifier, preserved_mode
@@ -51,14 +54,48 @@ def combine(necessity_map: Tensor, sufficiency_map: Tensor, rule: Combination = 
     raise SunyError(f"unknown combination {rule!r}; use one of {', '.join(COMBINATIONS)}")
 
 
+@dataclass
+class Singletons:
+    """Class probabilities (K, classes) after removing and after keeping each cause alone (2K
+    interventions, shared by every class), and the image's own (classes,); counted when done."""
+
+    removed: Tensor
+    kept: Tensor
+    clean: Tensor
+    forward_passes: int
+    interventions: int
+    seconds: float
+
+    def effects(self, target: int) -> tuple[Tensor, Tensor]:
+        """``E_N({k}) = (p - p(remove k)) / p`` and ``E_S({k}) = p(keep k) / p`` for class ``target``
+        (float64)."""
+        p = clean_probability(self.clean, target)
+        return ((p - self.removed[:, target]) / p).double(), (self.kept[:, target] / p).double()
+
+
+def clean_probability(clean: Tensor, target: int) -> float:
+    """``p_c(x)``, at least the smallest positive float32 (the games divide by it)."""
+    return max(float(clean[target]), torch.finfo(torch.float32).tiny)
+
+
 class Suny:
     """The SUNY explainer for one model and layer.
 
-    ``cause``: "feature" (feature maps of ``layer``; interventions mask the input) or "filter"
-    (filters of the convolution behind ``layer``; interventions prune them). ``set_size``: size of
-    the hypothesised sets F_N and F_S (default: :data:`DEFAULT_SET_SIZE` of the cause type).
-    ``permutations``: Shapley sampling rounds (the games are solved exactly instead when that costs
-    no more coalitions, or when ``exact=True``).
+    Args:
+        model: the classifier to explain.
+        layer: the layer whose causes are explained (default: the model's default layer).
+        cause: "feature" (feature maps of ``layer``; interventions mask the input) or "filter"
+            (filters of the convolution behind ``layer``; interventions prune them).
+        set_size: size of the hypothesised sets F_N and F_S (default: :data:`DEFAULT_SET_SIZE`).
+        permutations: Shapley sampling rounds (the games are solved exactly instead when that costs
+            no more coalitions, or when ``exact=True``).
+        exact: force (True) or forbid (False) exact enumeration.
+        combination: how N and S make the single map (:func:`combine`).
+        substrate: what removed pixels become (SUNY-feature).
+        batch_size: interventions per forward pass (default: 128 on CUDA, 16 on the CPU).
+        precision: of the interventions' forward passes (:mod:`suny.engine.precision`).
+        seed: of the Shapley sampling (same seed, same result).
+        progress: a progress bar (None: only on a terminal).
     """
 
     def __init__(
@@ -85,86 +122,130 @@ class Suny:
         self.model = model
         self.layer = layer or model.default_layer
         model.layer(self.layer)  # a clear error listing the valid layers
-        self.cause = cause
+        self.cause: CauseType = cause
         self.set_size = set_size
         self.permutations = permutations
         self.exact = exact
-        self.combination = combination
-        self.substrate = substrate
-        on_gpu = model.device.type == "cuda"
-        self.batch_size = batch_size or (128 if on_gpu else 16)
-        self.precision = precision
+        self.combination: Combination = combination
+        self.substrate: Substrate = substrate
+        self.batch_size = batch_size or (128 if model.device.type == "cuda" else 16)
+        self.precision = resolve_precision(precision, model.device)
         self.seed = seed
         self.progress = progress
 
-    def explain(self, image: Tensor, target: int | None = None) -> Explanation:
-        """Explain class ``target`` (default: the predicted class) for one image (3, H, W) or
-        (1, 3, H, W) in [0, 1]."""
+    @overload
+    def explain(self, image: Tensor, target: int | None = None) -> Explanation: ...
+
+    @overload
+    def explain(self, image: Tensor, target: Sequence[int]) -> list[Explanation]: ...
+
+    def explain(
+        self, image: Tensor, target: int | Sequence[int] | None = None
+    ) -> Explanation | list[Explanation]:
+        """Explain one image (3, H, W) or (1, 3, H, W) in [0, 1].
+
+        Args:
+            image: the image.
+            target: the class to explain (default: the predicted class), or a list of classes:
+                the singleton interventions are shared, each class adds only its own coalitions.
+
+        Returns:
+            The explanation, or one per class of a list.
+        """
         start = time.perf_counter()
-        causes = self.prepare(image, target)
+        causes, bar = self._prepare(image)
         try:
-            return self.explain_prepared(causes, self.singleton_effects(causes), start)
+            targets = self._targets(causes, target)
+            if bar is not None:
+                bar.total = 2 * causes.num_causes + 2 * self._shapley_budget() * len(targets)
+            singletons = self.singletons(causes, start)
+            explanations = [self.explain_class(causes, singletons, c) for c in targets]
         finally:
-            if causes.progress is not None:
-                causes.progress.close()
+            if bar is not None:
+                bar.close()
+        return explanations if isinstance(target, Sequence) else explanations[0]
 
-    def prepare(self, image: Tensor, target: int | None = None) -> Causes:
-        """The causes of ``image`` for class ``target`` (default: the prediction): one forward
-        pass (or the head pass and one tail replay, for filters)."""
+    def prepare(self, image: Tensor) -> Causes[Any]:
+        """The causes of ``image``: one forward pass (for filters, also the pruning point's
+        values and the per-channel corrections)."""
+        return self._prepare(image, progress=False)[0]
+
+    def _prepare(self, image: Tensor, progress: bool | None = None) -> tuple[Causes[Any], tqdm | None]:
         image = image.reshape(1, *image.shape[-3:]).to(self.model.device)
-        disable = None if self.progress is None else not self.progress  # None: only on a terminal
-        bar = tqdm(desc=f"SUNY-{self.cause}", unit="pass", disable=disable, leave=False)
-        options = dict(batch_size=self.batch_size, precision=self.precision, progress=bar)
-        with preserved_mode(self.model):
-            self.model.eval()
-            if self.cause == "feature":
-                causes = FeatureCauses(self.model, self.layer, image, substrate=self.substrate, **options)
-            else:
-                causes = FilterCauses(self.model, self.layer, image, **options)
-        if target is None:
-            target = int(causes.logits.argmax(dim=1))
-        elif not 0 <= target < self.model.num_classes:
-            raise SunyError(
-                f"class index {target} is out of range: {self.model.name} has classes "
-                f"0..{self.model.num_classes - 1}"
+        show = self.progress if progress is None else progress
+        bar = (
+            None
+            if show is False
+            else tqdm(
+                desc=f"SUNY-{self.cause}",
+                unit="intervention",
+                leave=False,
+                disable=None if show is None else not show,
             )
-        causes.set_target(target)
-        bar.total = 2 * causes.num_causes + 2 * self._shapley_budget()
-        return causes
-
-    def singleton_effects(self, causes: Causes) -> tuple[Tensor, Tensor]:
-        """``E_N({k})`` and ``E_S({k})`` of every cause (2K interventions), float64 on the CPU."""
-        p = self._clean_probability(causes)
-        everyone = torch.arange(causes.num_causes)
-        singletons = torch.eye(causes.num_causes, dtype=torch.bool)
+        )
         with preserved_mode(self.model):
             self.model.eval()
-            removed = causes.probabilities(singletons, everyone, "remove")
-            kept = causes.probabilities(singletons, everyone, "keep")
-        return ((p - removed) / p).double().cpu(), (kept / p).double().cpu()
+            causes = causes_of(
+                self.cause,
+                self.model,
+                self.layer,
+                image,
+                self.batch_size,
+                self.precision,
+                self.substrate,
+                None if bar is None else bar.update,
+            )
+        return causes, bar
 
-    @staticmethod
-    def _clean_probability(causes: Causes) -> float:
-        return max(causes.probability, torch.finfo(torch.float32).tiny)
+    def _targets(self, causes: Causes[Any], target: int | Sequence[int] | None) -> list[int]:
+        if target is None:
+            return [int(causes.logits.argmax(dim=1))]
+        targets = [int(t) for t in target] if isinstance(target, Sequence) else [int(target)]
+        if not targets:
+            raise TargetError("no class to explain: the list of targets is empty")
+        for t in targets:
+            if not 0 <= t < self.model.num_classes:
+                raise TargetError(
+                    f"class index {t} is out of range: {self.model.name} has classes "
+                    f"0..{self.model.num_classes - 1}"
+                )
+        return targets
 
-    def explain_prepared(
-        self, causes: Causes, effects: tuple[Tensor, Tensor], start: float | None = None
-    ) -> Explanation:
-        """Hypothesised sets, responsibilities and maps from the singleton ``effects`` (which can be
-        reused across set sizes and sampling budgets: the tuning benchmark does)."""
+    def singletons(self, causes: Causes[Any], start: float | None = None) -> Singletons:
+        """Remove and keep every cause alone (2K interventions, every class at once)."""
         start = time.perf_counter() if start is None else start
-        necessity_effects, sufficiency_effects = effects
-        p = self._clean_probability(causes)
+        everyone = torch.arange(causes.num_causes)
+        alone = torch.eye(causes.num_causes, dtype=torch.bool)
+        with preserved_mode(self.model):
+            self.model.eval()
+            removed = causes.probabilities(alone, everyone, "remove")
+            kept = causes.probabilities(alone, everyone, "keep")
+        return Singletons(
+            removed,
+            kept,
+            causes.clean_probabilities(),
+            causes.forward_passes,
+            causes.interventions,
+            time.perf_counter() - start,
+        )
+
+    def explain_class(self, causes: Causes[Any], singletons: Singletons, target: int) -> Explanation:
+        """Hypothesised sets, responsibilities and maps of class ``target`` from the ``singletons``
+        (which serve every class, set size and sampling budget: the tuning benchmark reuses them).
+        The explanation's cost is that of the singletons and of its own coalitions."""
+        start, passes, interventions = time.perf_counter(), causes.forward_passes, causes.interventions
+        necessity_effects, sufficiency_effects = singletons.effects(target)
+        p = clean_probability(singletons.clean, target)
         K = causes.num_causes
         size = min(self.set_size, K)
         necessary = torch.topk(necessity_effects, size, sorted=True).indices
         sufficient = torch.topk(sufficiency_effects, size, sorted=True).indices
 
         def necessity_game(coalitions: Tensor) -> Tensor:
-            return (p - causes.probabilities(coalitions, necessary, "remove")) / p
+            return (p - causes.probabilities(coalitions, necessary, "remove")[:, target]) / p
 
         def sufficiency_game(coalitions: Tensor) -> Tensor:
-            return causes.probabilities(coalitions, sufficient, "keep") / p
+            return causes.probabilities(coalitions, sufficient, "keep")[:, target] / p
 
         with preserved_mode(self.model):
             self.model.eval()
@@ -177,17 +258,17 @@ class Suny:
             return full
 
         necessity, sufficiency = spread(r_n.values, necessary), spread(r_s.values, sufficient)
-        size_hw = tuple(causes.image.shape[-2:])
+        height, width = causes.image.shape[-2:]
         necessity_map, sufficiency_map = weighted_map(
-            torch.stack([necessity, sufficiency]), causes.activations.expand(2, -1, -1, -1), size_hw
+            torch.stack([necessity, sufficiency]), causes.activations.expand(2, -1, -1, -1), (height, width)
         )
         return Explanation(
             necessity_map=necessity_map,
             sufficiency_map=sufficiency_map,
             combined_map=combine(necessity_map, sufficiency_map, self.combination),
-            target=causes.target,
-            target_name=self.model.class_name(causes.target),
-            probability=causes.probability,
+            target=target,
+            target_name=self.model.class_name(target),
+            probability=float(singletons.clean[target]),
             necessity_effects=necessity_effects,
             sufficiency_effects=sufficiency_effects,
             necessary_set=necessary.tolist(),
@@ -199,10 +280,11 @@ class Suny:
             layer=causes.layer,
             cause=self.cause,
             seed=self.seed,
-            forward_passes=causes.forward_passes,
+            forward_passes=singletons.forward_passes + causes.forward_passes - passes,
+            interventions=singletons.interventions + causes.interventions - interventions,
             combination=self.combination,
             model_name=self.model.name,
-            seconds=time.perf_counter() - start,
+            seconds=singletons.seconds + time.perf_counter() - start,
             game_values={
                 "necessity_full": r_n.full_value,
                 "necessity_empty": r_n.empty_value,
@@ -214,14 +296,18 @@ class Suny:
     def _use_exact(self, n: int) -> bool:
         if self.exact is not None:
             return self.exact
-        return 2**n <= self.permutations * max(n - 1, 1) + 2
+        return bool(2**n <= self.permutations * max(n - 1, 1) + 2)
 
     def _shapley_budget(self) -> int:
         n = self.set_size
         return 2**n if self._use_exact(n) else self.permutations * max(n - 1, 1) + 1
 
     def _solve(
-        self, game, players: Tensor, singleton_effects: Tensor, empty_value: float | None
+        self,
+        game: Callable[[Tensor], Tensor],
+        players: Tensor,
+        singleton_effects: Tensor,
+        empty_value: float | None,
     ) -> ShapleyEstimate:
         """Shapley values of ``game`` over ``players``, reusing the singleton effects (and the
         empty set's value when it is known) instead of evaluating them again."""
@@ -236,4 +322,4 @@ class Suny:
         return sampled_shapley(cached, n, self.permutations, generator)
 
 
-__all__ = ["COMBINATIONS", "Suny", "combine"]
+__all__ = ["COMBINATIONS", "Singletons", "Suny", "combine"]

@@ -1,0 +1,301 @@
+"""SUNY-filter without re-running the tail per coalition, where the graph allows it.
+
+Everything between the pruning point and the first operation that mixes channels (BatchNorm in eval
+mode, activations, a residual add, pooling, flatten, dropout, concatenation along the channels, a
+depthwise convolution) acts on each channel alone. So the input of that first mixing operation (a
+convolution or a linear layer) for any coalition is, channel by channel, a choice between two values
+computed once: ``kept`` (every filter kept) and ``pruned`` (every filter pruned). The mixing
+operation ``f`` is affine, so for keep-mask ``z``::
+
+    f(input_z) = f(kept) + sum_{k: z_k = 0} C_k = f(pruned) - sum_{k: z_k = 1} C_k,
+    C_k = f_linear(channel k of (pruned - kept))
+
+and each row adds the corrections of the channels that differ from the nearer base (one for a
+singleton; few for a small set). Only what follows the mixing operation runs per coalition.
+:func:`channel_tail` finds this form in a split graph, or says why it is not there.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from suny.interventions.graph import Boundary, GraphSplit, is_size_query, record, single_user, split_at
+
+#: Modules that act on each channel alone (BatchNorm and dropout in eval mode).
+PER_CHANNEL_MODULES: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm2d,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.GELU,
+    nn.ELU,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+)
+#: Functions that act on each channel alone (elementwise ones with a head value or a number).
+PER_CHANNEL_FUNCTIONS: frozenset[Any] = frozenset(
+    {
+        torch.relu,
+        F.relu,
+        F.relu6,
+        F.silu,
+        F.hardswish,
+        F.hardsigmoid,
+        F.gelu,
+        F.elu,
+        F.leaky_relu,
+        F.hardtanh,
+        torch.sigmoid,
+        torch.tanh,
+        F.dropout,
+        F.adaptive_avg_pool2d,
+        F.adaptive_max_pool2d,
+        F.avg_pool2d,
+        F.max_pool2d,
+        torch.flatten,
+        torch.add,
+        torch.mul,
+        torch.cat,
+        operator.add,
+        operator.iadd,
+        operator.sub,
+        operator.isub,
+        operator.mul,
+        operator.imul,
+    }
+)
+PER_CHANNEL_METHODS = frozenset(
+    {"relu", "relu_", "sigmoid", "flatten", "view", "reshape", "mean", "sum", "amax", "contiguous", "clone"}
+)
+
+
+class NotChannelwise(Exception):
+    """The tail after the pruning point is not a per-channel chain into one affine mixing operation."""
+
+
+@dataclass
+class ChannelTail:
+    """The fast path for one image (see the module docstring).
+
+    ``mixing``: the first mixing module; ``base_kept``/``base_pruned``: its outputs with every
+    filter kept/pruned (batch 1); ``differs``: the channels whose pruning changes the mixing input;
+    ``rest``: the tail after the mixing operation with its boundary values.
+    """
+
+    mixing: nn.Module
+    base_kept: Tensor
+    base_pruned: Tensor
+    difference: Tensor  # (K, ...) pruned - kept, channel by channel, at the mixing input
+    offset: int  # where the K channels start in the channel axis of the mixing input
+    table: Tensor | None  # (K, C_out): the corrections of a linear mixing operation
+    differs: Tensor  # (K,) bool
+    rest: fx.GraphModule
+    boundary: Boundary
+
+    def logits(self, keep: Tensor) -> Tensor:
+        """Logits for keep-masks ``keep`` (B, K)."""
+        size = keep.shape[0]
+        from_kept = (~keep & self.differs).sum(dim=1) <= (keep & self.differs).sum(dim=1)
+        # per row: the channels that differ from its base, and the sign of their corrections
+        changed = torch.where(from_kept[:, None], ~keep, keep) & self.differs
+        sign = torch.where(from_kept, 1.0, -1.0)
+        members = _padded_members(changed)
+        base = torch.where(_expand(from_kept, self.base_kept), self.base_kept, self.base_pruned)
+        correction = self._corrections(members, sign)
+        mixed = base.expand(size, *base.shape[1:]) + correction.to(base.dtype)
+        return self.rest(mixed, *self.boundary.batched(size))
+
+    def _corrections(self, members: Tensor, sign: Tensor) -> Tensor:
+        """``sign_b * sum_{k in members_b} C_k`` per row (``members``: (B, m), -1 for padding)."""
+        if self.table is not None:
+            padded = torch.cat([self.table, self.table.new_zeros(1, self.table.shape[1])])
+            return sign[:, None].to(padded) * padded[members].sum(dim=1)
+        conv = self.mixing
+        assert isinstance(conv, nn.Conv2d)
+        size, width = members.shape
+        difference = torch.cat([self.difference, self.difference.new_zeros(1, *self.difference.shape[1:])])
+        inputs = difference[members] * sign.to(difference)[:, None, None, None]  # (B, m, H, W)
+        weight = torch.cat(
+            [conv.weight, conv.weight.new_zeros(conv.out_channels, 1, *conv.kernel_size)], dim=1
+        )
+        columns = torch.where(members >= 0, members + self.offset, -1)
+        weights = weight[:, columns].transpose(0, 1)  # (B, C_out, m, kh, kw)
+        out = F.conv2d(
+            inputs.reshape(1, size * width, *inputs.shape[2:]),
+            weights.reshape(size * conv.out_channels, width, *conv.kernel_size).to(inputs),
+            None,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            groups=size,
+        )
+        return out.view(size, conv.out_channels, *out.shape[-2:])
+
+
+def _expand(rows: Tensor, like: Tensor) -> Tensor:
+    return rows.view(-1, *[1] * (like.dim() - 1))
+
+
+def _padded_members(mask: Tensor) -> Tensor:
+    """The True positions of each row of ``mask`` (B, K) as (B, m) indices, -1 for padding."""
+    width = max(int(mask.sum(dim=1).max()) if len(mask) else 0, 1)
+    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :width]
+    valid = torch.arange(width, device=mask.device)[None, :] < mask.sum(dim=1, keepdim=True)
+    return torch.where(valid, order, torch.full_like(order, -1))
+
+
+def channel_tail(split: GraphSplit, outputs: Tensor, head: Boundary) -> ChannelTail:
+    """The fast path for the tail of ``split`` (whose split node is the pruning point, with value
+    ``outputs`` (1, K, h, w) on the image); raises :class:`NotChannelwise` when the graph is not of
+    that form."""
+    tail = split.tail
+    nodes = list(tail.graph.nodes)
+    pruned_input = nodes[0]
+    values = record(tail, nodes, outputs, *head.values)
+    mixing_node, channels = _walk(tail, pruned_input, values, outputs.shape[1])
+    mixing = tail.get_submodule(str(mixing_node.target))
+    chain_end = mixing_node.args[0]
+    assert isinstance(chain_end, fx.Node)
+    kept_input = values[chain_end]
+    pruned_values = record(tail, [chain_end], torch.zeros_like(outputs), *head.values)
+    pruned_input_value = pruned_values[chain_end]
+    offset, total = channels
+    per_sample = kept_input[0].numel()
+    if per_sample % total:
+        raise NotChannelwise(f"the input of {mixing_node.target} does not split into {total} channels")
+    blocks = (kept_input - pruned_input_value)[0].reshape(total, per_sample // total)
+    difference = -blocks[offset : offset + outputs.shape[1]]
+    differs = difference.abs().amax(dim=1) > 0
+    with torch.no_grad():
+        base_kept, base_pruned = mixing(kept_input), mixing(pruned_input_value)
+    table = None
+    if isinstance(mixing, nn.Linear):
+        weight = mixing.weight.view(mixing.out_features, total, per_sample // total)
+        table = torch.einsum("kr,ckr->kc", difference, weight[:, offset : offset + outputs.shape[1]])
+    else:
+        difference = difference.view(-1, *kept_input.shape[2:])
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+    batch_inputs = [pruned_input] + [n for n, c in zip(placeholders[1:], head.carries_batch) if c]
+    rest = split_at(tail, mixing_node, batch_inputs)
+    rest_values = record(tail, rest.boundary, outputs, *head.values)
+    return ChannelTail(
+        mixing,
+        base_kept.detach(),
+        base_pruned.detach(),
+        difference.detach(),
+        offset,
+        None if table is None else table.detach(),
+        differs,
+        rest.tail,
+        Boundary.of(rest, rest_values),
+    )
+
+
+def _walk(
+    tail: fx.GraphModule, start: fx.Node, values: dict[fx.Node, Any], count: int
+) -> tuple[fx.Node, tuple[int, int]]:
+    """Follow the per-channel chain from ``start`` to the first mixing node; returns that node and
+    (offset, total) of the pruned channels in the channel axis of its input."""
+    current, offset, total = start, 0, count
+    while True:
+        user = single_user(current)
+        if user is None:
+            raise NotChannelwise(f"{current.name} feeds several operations")
+        if _is_mixing(tail, user) and user.args[0] is current:
+            return user, (offset, total)
+        dependent = [a for a in user.all_input_nodes if a is current]
+        others = [
+            a
+            for a in user.all_input_nodes
+            if a is not current and not is_size_query(a) and _depends(a, start)
+        ]
+        if len(dependent) != 1 or others or not _per_channel(tail, user, values):
+            raise NotChannelwise(f"{user.format_node()} is not a per-channel operation")
+        if user.target is torch.cat:
+            tensors = user.args[0]
+            assert isinstance(tensors, (list, tuple))
+            position = list(tensors).index(current)
+            offset += sum(int(values[t].shape[1]) for t in tensors[:position])  # type: ignore[index]
+            total = int(values[user].shape[1])
+        current = user
+
+
+def _depends(node: fx.Node, start: fx.Node) -> bool:
+    seen, stack = set(), [node]
+    while stack:
+        n = stack.pop()
+        if n is start:
+            return True
+        if n not in seen:
+            seen.add(n)
+            stack.extend(n.all_input_nodes)
+    return False
+
+
+def _is_mixing(tail: fx.GraphModule, node: fx.Node) -> bool:
+    if node.op != "call_module":
+        return False
+    module = tail.get_submodule(str(node.target))
+    if isinstance(module, nn.Linear):
+        return True
+    return isinstance(module, nn.Conv2d) and module.groups == 1 and _plain_convolution(module)
+
+
+def _plain_convolution(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` computes ``F.conv2d`` with its own settings (a subclass may pad otherwise; a
+    1x1 convolution with stride 1 and no padding cannot)."""
+    if type(conv) is nn.Conv2d:
+        return conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+    return conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.padding == (0, 0)
+
+
+def _per_channel(tail: fx.GraphModule, node: fx.Node, values: dict[fx.Node, Any]) -> bool:
+    """Whether ``node`` acts on each channel of its chain input alone (checked on its recorded
+    input and output shapes where the operation alone does not say)."""
+    source = next(a for a in node.all_input_nodes if not is_size_query(a))
+    before, after = values.get(source), values.get(node)
+    if not isinstance(before, Tensor) or not isinstance(after, Tensor):
+        return False
+    keeps_channels = after.dim() >= 2 and after.shape[1] == before.shape[1]
+    flattens = after.dim() == 2 and before.dim() > 2 and after.shape[1] == math.prod(before.shape[1:])
+    if node.op == "call_module":
+        module = tail.get_submodule(str(node.target))
+        if isinstance(module, nn.Conv2d):  # depthwise
+            return module.groups == module.in_channels == module.out_channels
+        if isinstance(module, (nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)) and module.training:
+            return False
+        return isinstance(module, PER_CHANNEL_MODULES) and (keeps_channels or flattens)
+    if node.op == "call_function":
+        if node.target not in PER_CHANNEL_FUNCTIONS:
+            return False
+        if node.target is torch.cat:
+            return node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) in (1, -before.dim() + 1)
+        if node.target is F.dropout:
+            return node.kwargs.get("training", True) is False
+        return keeps_channels or flattens
+    if node.op == "call_method" and node.target in PER_CHANNEL_METHODS:
+        if node.target in ("mean", "sum", "amax"):
+            dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+            dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+            return bool(dims) and all(d % before.dim() >= 2 for d in dims) and keeps_channels
+        return keeps_channels or flattens
+    return False

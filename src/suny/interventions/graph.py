@@ -1,0 +1,139 @@
+"""A network's ``torch.fx`` graph split at one node: the head (computed once) and the tail (every node
+that depends on the split node, re-run per intervention).
+
+Tracing keeps every ``nn.Conv2d`` (custom padding subclasses included) as one node. The tail is a
+``GraphModule`` that takes the split node's value first and then the ``boundary`` values (head
+nodes the tail reads), in order; queries of a tensor's size go to the tail too, so that they report
+the tail's batch. Head values that carry the batch dimension are expanded to the tail's batch size
+(:meth:`Boundary.batched`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import Tensor, nn
+
+#: What symbolic tracing raises on code it cannot trace (data-dependent control flow, unsupported
+#: operations); anything else is a bug and propagates.
+TRACING_ERRORS = (fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError)
+
+
+class ConvLeafTracer(fx.Tracer):
+    """Symbolic tracer that keeps every convolution (including subclasses with custom padding) as
+    one ``call_module`` node."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, nn.Conv2d) or super().is_leaf_module(module, qualified_name)
+
+
+def trace(network: nn.Module) -> fx.GraphModule:
+    """``network`` as a graph module (sharing its parameters, so later weight changes are seen)."""
+    tracer = ConvLeafTracer()
+    graph = tracer.trace(network)
+    return fx.GraphModule(tracer.root, graph)
+
+
+def is_size_query(node: fx.Node) -> bool:
+    """``x.size()``, ``x.dim()`` or ``x.shape``."""
+    return (node.op == "call_method" and node.target in ("size", "dim")) or (
+        node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",)
+    )
+
+
+@dataclass(frozen=True)
+class GraphSplit:
+    """``root`` split at ``node``: ``tail`` takes the node's value and then the values of
+    ``boundary`` (head nodes the tail reads), in order; ``carries_batch``: the boundary nodes whose
+    value has the batch dimension."""
+
+    root: fx.GraphModule
+    node: fx.Node
+    tail: fx.GraphModule
+    boundary: tuple[fx.Node, ...]
+    carries_batch: tuple[bool, ...]
+
+
+def split_at(
+    root: fx.GraphModule, node: fx.Node, batch_inputs: Iterable[fx.Node] | None = None
+) -> GraphSplit:
+    """Split ``root`` at ``node`` (see the module docstring). ``batch_inputs``: the placeholders whose
+    values carry the batch dimension (default: all of them)."""
+    graph = root.graph
+    batched = (
+        set(batch_inputs) if batch_inputs is not None else {n for n in graph.nodes if n.op == "placeholder"}
+    )
+    tail: set[fx.Node] = set()
+    carries: set[fx.Node] = set()
+    for current in graph.nodes:
+        inputs = current.all_input_nodes
+        if current is node or is_size_query(current) or any(i in tail for i in inputs):
+            tail.add(current)
+        if current in batched or any(i in carries for i in inputs):
+            carries.add(current)
+    boundary = [
+        n for n in graph.nodes if n not in tail and n.op != "get_attr" and any(u in tail for u in n.users)
+    ]
+    tail_graph = fx.Graph()
+    env = {current: tail_graph.placeholder(f"head_{current.name}") for current in [node, *boundary]}
+    for current in graph.nodes:
+        if current in env:
+            continue
+        if current.op == "output":
+            tail_graph.output(fx.map_arg(current.args[0], env.__getitem__))
+        elif current in tail or (current.op == "get_attr" and any(u in tail for u in current.users)):
+            env[current] = tail_graph.node_copy(current, env.__getitem__)
+    return GraphSplit(
+        root, node, fx.GraphModule(root, tail_graph), tuple(boundary), tuple(n in carries for n in boundary)
+    )
+
+
+def record(root: fx.GraphModule, wanted: Iterable[fx.Node], *inputs: Any) -> dict[fx.Node, Any]:
+    """Run ``root`` on ``inputs`` without gradients and return the values of the ``wanted`` nodes
+    (tensors as copies: a later in-place operation, such as a ``ReLU(inplace=True)`` after the node
+    or a residual ``+=``, must not change what was recorded; nor can the graph change ``inputs``)."""
+    wanted = set(wanted)
+    values: dict[fx.Node, Any] = {}
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, n: fx.Node) -> Any:
+            result = super().run_node(n)
+            if n in wanted:
+                values[n] = result.clone() if isinstance(result, Tensor) else result
+            return result
+
+    with torch.no_grad():  # copies of the inputs too: the graph may write in place into them
+        Recorder(root).run(*(x.clone() if isinstance(x, Tensor) else x for x in inputs))
+    return values
+
+
+@dataclass
+class Boundary:
+    """The recorded boundary values of a split, ready to feed its tail at any batch size."""
+
+    values: list[Any]
+    carries_batch: Sequence[bool]
+
+    @classmethod
+    def of(cls, split: GraphSplit, values: dict[fx.Node, Any]) -> Boundary:
+        return cls([values[n] for n in split.boundary], split.carries_batch)
+
+    def batched(self, size: int) -> list[Any]:
+        """The values with the batch dimension expanded to ``size``; tensors as copies, not views:
+        the tail may write in place into what it reads."""
+        return [
+            (value.expand(size, *value.shape[1:]) if batched else value).clone()
+            if isinstance(value, Tensor)
+            else value
+            for value, batched in zip(self.values, self.carries_batch)
+        ]
+
+
+def single_user(node: fx.Node, ignore: Callable[[fx.Node], bool] = is_size_query) -> fx.Node | None:
+    """The one user of ``node`` that is not ignored (size queries by default), or None."""
+    users = [u for u in node.users if not ignore(u)]
+    return users[0] if len(users) == 1 else None
