@@ -32,6 +32,7 @@ browser:
 lint: $(BIN)/suny-installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python -m mypy
 
 format: $(BIN)/suny-installed
 	$(BIN)/ruff format src tests benchmarks

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from suny.benchmark.store import ExplanationKey, ResultStore, Score, png_bytes
+from suny.benchmark.records import ExplanationKey, Score, png_bytes
+from suny.benchmark.store import ResultStore
 from suny.cli.main import main
 from suny.report import open_results, summarise, write_results_report
 

@@ -13,6 +13,7 @@ import torch
 from helpers.models import SmallCNN, toy_classifier
 from PIL import Image
 
+from suny.benchmark.records import curve_points, from_png
 from suny.benchmark.runner import (
     GridOptions,
     GridRunner,
@@ -22,7 +23,7 @@ from suny.benchmark.runner import (
     model_facts,
     resident_mib,
 )
-from suny.benchmark.store import ResultStore, curve_points, from_png
+from suny.benchmark.store import ResultStore
 from suny.data import Sample
 from suny.errors import SunyError
 from suny.evaluation import Evaluation, ScoringSettings, score_maps

@@ -8,16 +8,18 @@ import multiprocessing
 import numpy as np
 import pytest
 
-from suny.benchmark.records import ClassResult, ExplanationTime, RowKey
-from suny.benchmark.store import (
+from suny.benchmark.merge import merge_stores
+from suny.benchmark.records import (
+    ClassResult,
     ExplanationKey,
-    ResultStore,
+    ExplanationTime,
+    RowKey,
     Score,
     curve_points,
     from_png,
-    merge_stores,
     png_bytes,
 )
+from suny.benchmark.store import ResultStore
 
 KEY = ExplanationKey("set", "img1", "model", "gradcam", 0, "abc")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -20,21 +22,23 @@ def minmax(maps: Tensor, dims: int = 2) -> Tensor:
     return scaled.view_as(maps)
 
 
-def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
+def upsample(maps: Tensor, size: Sequence[int]) -> Tensor:
     """Bilinear upsampling of (B, K, h, w) maps to (B, K, H, W) (``align_corners=False``)."""
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
-    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+    return F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-def weighted_map(weights: Tensor, maps: Tensor, size: tuple[int, int]) -> Tensor:
+def weighted_map(weights: Tensor, maps: Tensor, size: Sequence[int]) -> Tensor:
     """``minmax(upsample(relu(sum_k w_k maps_k)))``: (B, K) weights and (B, K, h, w) maps to
     (B, H, W) in [0, 1] (the CAM map, and SUNY's Alg. 1 lines 21-22)."""
     cam = (weights[:, :, None, None].to(maps) * maps).sum(dim=1, keepdim=True).relu()
     return minmax(upsample(cam, size))[:, 0]
 
 
-def gaussian_kernel1d(kernel_size: int, sigma: float, device=None, dtype=torch.float32) -> Tensor:
+def gaussian_kernel1d(
+    kernel_size: int, sigma: float, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Normalised 1-D Gaussian weights of odd length ``kernel_size``."""
     if kernel_size % 2 != 1:
         raise ValueError(f"the blur kernel size must be odd, got {kernel_size}")

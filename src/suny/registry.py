@@ -34,9 +34,20 @@ METHODS: dict[str, type[SaliencyMethod]] = {
 
 
 def register_method(implementation: type[SaliencyMethod]) -> type[SaliencyMethod]:
-    """Make ``implementation`` available under its ``map_names`` (``suny evaluate --method``,
-    ``suny bench --methods``); usable as a class decorator. A name taken by another class is an
-    error."""
+    """Make ``implementation`` available under its ``map_names``; usable as a class decorator.
+
+    Registered methods are known to ``create_method``, ``suny evaluate --method`` and ``suny bench
+    --methods``.
+
+    Args:
+        implementation: a :class:`~suny.saliency.SaliencyMethod` subclass.
+
+    Returns:
+        The same class.
+
+    Raises:
+        SunyError: a name is taken by another class.
+    """
     for name in implementation.map_names:
         if METHODS.get(name, implementation) is not implementation:
             raise SunyError(f"the method name {name!r} is taken by {METHODS[name].__name__}")
@@ -80,6 +91,8 @@ def create_method(name: str, model: ImageClassifier, **options: Any) -> Saliency
 
 
 def shares_explanation(first: str, second: str) -> bool:
-    """Whether the maps ``first`` and ``second`` come from one call of the same implementation
-    (given equal options): ``suny``, ``suny-n`` and ``suny-s`` do."""
+    """Whether the maps ``first`` and ``second`` come from one call of one implementation.
+
+    Given equal options, ``suny``, ``suny-n`` and ``suny-s`` do.
+    """
     return method_class(first) is method_class(second)

@@ -59,6 +59,7 @@ class GradCAM(CAM):
     def channel_weights(
         self, images: Tensor, targets: Tensor, activations: Tensor, gradients: Tensor | None
     ) -> Tensor:
+        assert gradients is not None
         return gradients.mean(dim=(2, 3))
 
 
@@ -75,10 +76,11 @@ class GradCAMPlusPlus(CAM):
     def channel_weights(
         self, images: Tensor, targets: Tensor, activations: Tensor, gradients: Tensor | None
     ) -> Tensor:
+        assert gradients is not None
         squared = gradients**2
         total = activations.sum(dim=(2, 3), keepdim=True)
         alpha = squared / (2 * squared + total * squared * gradients + 1e-6)
-        alpha = alpha.where(gradients != 0, 0.0)
+        alpha = alpha.where(gradients != 0, torch.zeros_like(alpha))
         return (alpha * gradients.relu()).sum(dim=(2, 3))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -47,7 +48,7 @@ class RiseMasks:
     def __init__(
         self,
         count: int,
-        size: tuple[int, int],
+        size: Sequence[int],
         grid_size: int,
         p1: float,
         generator: torch.Generator,
@@ -107,7 +108,7 @@ class RISE(Baseline):
         self.grid_size = grid_size
         self.p1 = p1
 
-    def mask_set(self, size: tuple[int, int]) -> RiseMasks:
+    def mask_set(self, size: Sequence[int]) -> RiseMasks:
         """The masks this method uses for images of ``size`` (the same for every call)."""
         return RiseMasks(self.num_masks, size, self.grid_size, self.p1, self.generator())
 

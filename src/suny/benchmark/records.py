@@ -1,10 +1,57 @@
-"""The rows :class:`~suny.benchmark.store.ResultStore` reads back, typed: each value has a name."""
+"""What :class:`~suny.benchmark.store.ResultStore` holds, typed: the keys and rows it writes and reads
+back (each value has a name), and how maps and curves are encoded in it."""
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class ExplanationKey:
+    """What identifies the maps of one (image, model, method) cell; ``classes`` are its targets."""
+
+    dataset: str
+    image_id: str
+    model: str
+    method: str
+    seed: int
+    config: str
+
+
+@dataclass
+class Score:
+    """One metric value of one class, and the curves that go with it (name -> points)."""
+
+    target: int
+    metric: str
+    value: float | None
+    seconds: float
+    curves: dict[str, np.ndarray] | None = None
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """An (H, W) map in [0, 1] or an (H, W, 3) uint8 picture as PNG bytes (maps to 8 bits)."""
+    if array.dtype != np.uint8:
+        array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def from_png(data: bytes) -> np.ndarray:
+    """The array :func:`png_bytes` stored (maps come back as float in [0, 1])."""
+    array = np.asarray(Image.open(io.BytesIO(data)))
+    return array.astype(np.float32) / 255 if array.ndim == 2 else array
+
+
+def curve_points(blob: bytes) -> np.ndarray:
+    """The float32 points of a stored curve."""
+    return np.frombuffer(blob, dtype=np.float32)
 
 
 class RowKey(NamedTuple):

@@ -34,7 +34,8 @@ from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from suny.benchmark.store import ExplanationKey, ResultStore, Score, png_bytes
+from suny.benchmark.records import ExplanationKey, Score, png_bytes
+from suny.benchmark.store import ResultStore
 from suny.data.images import load_image
 from suny.data.sample import Sample
 from suny.errors import SunyError
@@ -309,12 +310,12 @@ class GridRunner:
                 rgb = (image.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
                 self.store.add_image(self.dataset, sample.image_id, entry.label, png_bytes(rgb))
             for group in self.groups:
-                todo = {name: pending[name] for name in group if name in pending}
-                if todo:
+                asked = {name: pending[name] for name in group if name in pending}
+                if asked:
                     method = self.built[entry.label, group[0]]
-                    scores = score_image(method, sample, todo, self.settings, image, targets)
-                    self._store(entry, scores, todo, index < self.options.examples, run)
-                    computed += len(todo)
+                    scores = score_image(method, sample, asked, self.settings, image, targets)
+                    self._store(entry, scores, asked, index < self.options.examples, run)
+                    computed += len(asked)
         return computed
 
     @staticmethod

@@ -18,29 +18,36 @@ Tables (see :data:`SCHEMA`):
 Every key is UNIQUE and every write is ``INSERT OR IGNORE`` in a short transaction, so the same
 value is never stored twice, a re-run skips what is there, and several processes (ranks of one
 machine) can write to the same file: WAL journal, and a busy timeout for the moments another
-process holds the write lock. Several hosts write one file each and :func:`merge_stores` unites
-them (so does ``suny report A.sqlite B.sqlite``). The report reads it through the methods under
-"reading", which return the typed rows of :mod:`suny.benchmark.records`.
+process holds the write lock. Several hosts write one file each and
+:func:`~suny.benchmark.merge.merge_stores` unites them (so does ``suny report A.sqlite B.sqlite``).
+The report reads it through the methods under "reading", which return the typed rows of
+:mod:`suny.benchmark.records`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from suny.benchmark.records import ClassResult, ExampleMap, ExplanationTime, RowKey
+from suny.benchmark.records import (
+    ClassResult,
+    ExampleMap,
+    ExplanationKey,
+    ExplanationTime,
+    RowKey,
+    Score,
+    curve_points,
+    from_png,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS configs (
@@ -99,51 +106,9 @@ CREATE TABLE IF NOT EXISTS images (
 DATA_TABLES = ("configs", "results", "curves", "explanations", "images")
 
 
-@dataclass(frozen=True)
-class ExplanationKey:
-    """What identifies the maps of one (image, model, method) cell; ``classes`` are its targets."""
-
-    dataset: str
-    image_id: str
-    model: str
-    method: str
-    seed: int
-    config: str
-
-
 #: The columns of a :class:`RowKey`, and the condition that selects one.
 KEY_COLUMNS = ", ".join(RowKey._fields)
 KEY_MATCH = " AND ".join(f"{column} = ?" for column in RowKey._fields)
-
-
-@dataclass
-class Score:
-    """One metric value of one class, and the curves that go with it (name -> points)."""
-
-    target: int
-    metric: str
-    value: float | None
-    seconds: float
-    curves: dict[str, np.ndarray] | None = None
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    """An (H, W) map in [0, 1] or an (H, W, 3) uint8 picture as PNG bytes (maps to 8 bits)."""
-    if array.dtype != np.uint8:
-        array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
-
-
-def from_png(data: bytes) -> np.ndarray:
-    """The array :func:`png_bytes` stored (maps come back as float in [0, 1])."""
-    array = np.asarray(Image.open(io.BytesIO(data)))
-    return array.astype(np.float32) / 255 if array.ndim == 2 else array
-
-
-def curve_points(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float32)
 
 
 class ResultStore:
@@ -168,6 +133,7 @@ class ResultStore:
         self.connection.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
 
     def close(self) -> None:
+        """Close the file (the store is also a context manager)."""
         self.connection.close()
 
     def __enter__(self) -> ResultStore:
@@ -178,8 +144,13 @@ class ResultStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: the write lock is taken at once (waiting up to the timeout for
-        another process) and released at the end, committed, or rolled back on an error."""
+        """One write transaction, committed at the end or rolled back on an error.
+
+        The write lock is taken at once (waiting up to the timeout for another process).
+
+        Yields:
+            The connection to write through.
+        """
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -191,6 +162,14 @@ class ResultStore:
 
     # ------------------------------------------------------------------------------ writing
     def add_config(self, config: str, model: str, method: str, settings: dict[str, Any]) -> None:
+        """Record a configuration (kept as it is when the hash is there already).
+
+        Args:
+            config: the configuration's hash.
+            model: the model's label.
+            method: the method's registry name.
+            settings: everything the hash covers, and what the report needs (JSON).
+        """
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
@@ -207,9 +186,19 @@ class ResultStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (host, rank, world_size, device, json.dumps(list(command)), time.time(), rss),
             )
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     def finish_run(self, run: int, images: int, computed: int, skipped: int, rss: float) -> None:
+        """Record a process ending.
+
+        Args:
+            run: the id :meth:`start_run` returned.
+            images: images of its shard that it went through.
+            computed: maps it computed.
+            skipped: images it found complete.
+            rss: its resident memory at the end, in MiB.
+        """
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET finished = ?, images = ?, computed = ?, skipped = ?, rss_end_mib = ? "
@@ -239,6 +228,15 @@ class ResultStore:
     def add_explanation(
         self, key: ExplanationKey, target: int, seconds: float, picture: bytes | None, run: int | None
     ) -> None:
+        """Record the seconds one explanation took (and, for the gallery, the map itself).
+
+        Args:
+            key: the cell.
+            target: the explained class.
+            seconds: the explanation's seconds.
+            picture: the map as PNG bytes (:func:`~suny.benchmark.records.png_bytes`), or None.
+            run: the run that computed it.
+        """
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -258,6 +256,7 @@ class ResultStore:
             )
 
     def add_image(self, dataset: str, image_id: str, model: str, picture: bytes) -> None:
+        """Record an image as the model saw it, for the gallery (PNG bytes)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO images VALUES (?, ?, ?, ?)", (dataset, image_id, model, picture)
@@ -275,8 +274,13 @@ class ResultStore:
         )
         return set(rows)
 
-    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple]:
-        return self.connection.execute(sql, parameters).fetchall()
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a read-only ``sql`` query.
+
+        For ad-hoc questions; the report reads through the methods above.
+        """
+        rows: list[tuple[Any, ...]] = self.connection.execute(sql, parameters).fetchall()
+        return rows
 
     def settings(self) -> dict[str, dict[str, Any]]:
         """The settings of every configuration.
@@ -371,23 +375,3 @@ class ResultStore:
             (*key, image_id),
         )
         return next((ExampleMap(target, from_png(data), seconds) for target, data, seconds in rows), None)
-
-
-def merge_stores(sources: Sequence[str | Path], target: str | Path) -> None:
-    """Copy every row of ``sources`` into ``target`` (created when new). Rows already there are kept:
-    the same key computed on two hosts is stored once; runs not there yet are added with new ids."""
-    with ResultStore(target) as store:
-        db = store.connection
-        for source in sources:
-            if Path(source).resolve() == store.path.resolve():
-                continue
-            db.execute("ATTACH DATABASE ? AS source", (str(source),))
-            try:
-                with store.transaction():
-                    for table in DATA_TABLES:
-                        db.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM source.{table}")
-                    columns = [row[1] for row in db.execute("PRAGMA main.table_info(runs)")][1:]
-                    names = ", ".join(columns)
-                    db.execute(f"INSERT OR IGNORE INTO main.runs ({names}) SELECT {names} FROM source.runs")
-            finally:
-                db.execute("DETACH DATABASE source")

@@ -59,7 +59,7 @@ def method_option(text: str) -> tuple[str, str, Any]:
     return method, key, parsed
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="evaluate methods x models over a dataset into a resumable SQLite store",

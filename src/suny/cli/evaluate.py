@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from suny.cli.common import add_model_options, model_from_args, positive_int, seed_everything
@@ -38,7 +39,7 @@ def metric_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="score a method: deletion/insertion AUC, saliency attack, pointing game, sanity check",
@@ -147,7 +148,7 @@ def write_results(evaluation: Evaluation, args: argparse.Namespace) -> list[str]
     curves = {
         n: per_image[f"{n}_curve"].mean(dim=0) for n in ("deletion", "insertion") if f"{n}_curve" in per_image
     }
-    if curves:
+    if curves and evaluation.fractions is not None:
         report["curves"] = {"fractions": evaluation.fractions.tolist()} | {
             name: [_number(v) for v in curve] for name, curve in curves.items()
         }
@@ -161,7 +162,7 @@ def write_results(evaluation: Evaluation, args: argparse.Namespace) -> list[str]
     return written
 
 
-def write_sanity(evaluation: Evaluation, per_image: dict, out: Path) -> dict[str, Any]:
+def write_sanity(evaluation: Evaluation, per_image: dict[str, Tensor], out: Path) -> dict[str, Any]:
     """``sanity.csv`` and ``sanity.png``; returns the mean similarity per step for the JSON."""
     labels = evaluation.sanity[0].labels
     spearman, ssim = per_image["sanity_spearman_curve"], per_image["sanity_ssim_curve"]
@@ -187,4 +188,4 @@ def _number(value: Any) -> float | int | None:
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, float):
         return None if math.isnan(value) else round(value, 6)
-    return value
+    return int(value) if isinstance(value, int) else None

@@ -15,14 +15,15 @@ from suny.cli.common import add_model_options, model_from_args, positive_int, se
 from suny.data import load_image, sample_image
 from suny.engine import PRECISIONS
 from suny.errors import SunyError
-from suny.method import COMBINATIONS, Suny
+from suny.method import COMBINATIONS, Explanation, Suny
+from suny.method.explanation import CauseType
 from suny.models import ImageClassifier
 from suny.registry import create_method, method_names
 
 SAMPLE = "sample"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "explain",
         help="explain images with SUNY and write heatmaps and a report",
@@ -106,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
 
     seed_everything(args.seed)
     model = model_from_args(args)
-    causes = ("feature", "filter") if args.cause == "both" else (args.cause,)
+    causes: tuple[CauseType, ...] = ("feature", "filter") if args.cause == "both" else (args.cause,)
     baselines = _baseline_names(args.methods)
     concepts = load_concepts(args.concepts) if args.concepts else None
     out = Path(args.out)
     sources = args.images or [SAMPLE]
-    rows: list[dict] = []
+    rows: list[dict[str, object]] = []
     failures = 0
     for source in tqdm(sources, desc="images", unit="image", disable=None if len(sources) > 1 else True):
         try:
@@ -185,7 +186,7 @@ def _run_baselines(
     return maps, seconds
 
 
-def _row(source: str, folder: Path, explanation) -> dict:
+def _row(source: str, folder: Path, explanation: Explanation) -> dict[str, object]:
     return {
         "image": source,
         "report": str(folder / "index.html"),
@@ -202,7 +203,7 @@ def _row(source: str, folder: Path, explanation) -> dict:
     }
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

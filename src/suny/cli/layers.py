@@ -8,7 +8,7 @@ import json
 from suny.models import available_models, load_model
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "layers",
         help="list the layers of a model that can be explained",

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from suny.benchmark.store import merge_stores
+from suny.benchmark.merge import merge_stores
 from suny.errors import SunyError
 from suny.report import write_results_report
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "report",
         help="tables (Markdown, CSV, LaTeX), curves and an HTML page from 'suny bench' results",

@@ -83,9 +83,10 @@ def _read_solution(path: Path, classes: dict[str, int]) -> dict[str, dict[int, t
                 if wnid not in classes:
                     raise DatasetError(f"{path}:{line}: {wnid} is not in the synset mapping")
                 try:
-                    box = tuple(float(v) for v in corners)
+                    x0, y0, x1, y1 = (float(v) for v in corners)
                 except ValueError as err:
                     raise DatasetError(f"{path}:{line}: bad box coordinates {corners}") from err
+                box: Box = (x0, y0, x1, y1)
                 boxes[classes[wnid]] = (*boxes.get(classes[wnid], ()), box)
             rows[row[0]] = boxes
     return rows

@@ -99,4 +99,5 @@ def sample_image() -> Image.Image:
     """The cat photograph shipped with scikit-image (``skimage.data.chelsea``), 451x300 RGB."""
     from skimage import data
 
-    return Image.fromarray(data.chelsea())
+    pixels: np.ndarray = data.chelsea()  # type: ignore[no-untyped-call]
+    return Image.fromarray(pixels)

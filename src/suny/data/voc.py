@@ -93,9 +93,10 @@ def _read_annotation(path: Path, classes: Mapping[str, int]) -> tuple[str, str, 
         box = item.find("bndbox")
         corners = [None if box is None else box.findtext(tag) for tag in ("xmin", "ymin", "xmax", "ymax")]
         try:
-            values: Box = tuple(float(v) for v in corners)  # type: ignore[assignment]
+            x0, y0, x1, y1 = (float(v) for v in corners)  # type: ignore[arg-type]
         except (TypeError, ValueError) as err:
             raise DatasetError(f"{path}: object {number} has no valid <bndbox> ({corners})") from err
+        values: Box = (x0, y0, x1, y1)
         boxes[classes[name]] = (*boxes.get(classes[name], ()), values)
     return path.stem, filename, boxes
 

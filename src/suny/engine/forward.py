@@ -15,7 +15,6 @@ channels-last, under the precision's autocast, and counts the passes::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -26,8 +25,8 @@ from suny.ops import batched
 BuildInputs = Callable[[slice], Tensor]
 
 
-class Forward(Protocol):
-    def __call__(self, inputs: Tensor) -> Tensor: ...
+#: Maps a batch of inputs to logits.
+Forward = Callable[[Tensor], Tensor]
 
 
 class ForwardEngine:

@@ -58,7 +58,7 @@ def resolve_precision(
     if precision == "float16" and device.type != "cuda":
         _warn_emulated(precision, device.type)
         return "float32"
-    return precision  # type: ignore[return-value]
+    return precision
 
 
 def autocast(device: torch.device, precision: Precision | str) -> AbstractContextManager[object]:

@@ -122,7 +122,8 @@ class ChannelTail:
         base = torch.where(_expand(from_kept, self.base_kept), self.base_kept, self.base_pruned)
         correction = self._corrections(members, sign)
         mixed = base.expand(size, *base.shape[1:]) + correction.to(base.dtype)
-        return self.rest(mixed, *self.boundary.batched(size))
+        logits: Tensor = self.rest(mixed, *self.boundary.batched(size))
+        return logits
 
     def _corrections(self, members: Tensor, sign: Tensor) -> Tensor:
         """``sign_b * sum_{k in members_b} C_k`` per row (``members``: (B, m), -1 for padding)."""
@@ -234,7 +235,7 @@ def _walk(
             tensors = user.args[0]
             assert isinstance(tensors, (list, tuple))
             position = list(tensors).index(current)
-            offset += sum(int(values[t].shape[1]) for t in tensors[:position])  # type: ignore[index]
+            offset += sum(int(values[t].shape[1]) for t in tensors[:position] if isinstance(t, fx.Node))
             total = int(values[user].shape[1])
         current = user
 
@@ -294,8 +295,14 @@ def _per_channel(tail: fx.GraphModule, node: fx.Node, values: dict[fx.Node, Any]
         return keeps_channels or flattens
     if node.op == "call_method" and node.target in PER_CHANNEL_METHODS:
         if node.target in ("mean", "sum", "amax"):
-            dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-            dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
-            return bool(dims) and all(d % before.dim() >= 2 for d in dims) and keeps_channels
+            given = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+            dims = (
+                [given] if isinstance(given, int) else list(given) if isinstance(given, (list, tuple)) else []
+            )
+            return (
+                bool(dims)
+                and all(isinstance(d, int) and d % before.dim() >= 2 for d in dims)
+                and keeps_channels
+            )
         return keeps_channels or flattens
     return False

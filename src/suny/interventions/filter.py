@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.fx as fx
@@ -144,24 +144,16 @@ class FilterReplay:
         conv_output: list[Tensor] = []
         follower: list[nn.Module] = []
 
-        def after_conv(_module: nn.Module, _inputs: object, output: Tensor) -> None:
+        def after_conv(_module: nn.Module, _inputs: tuple[Any, ...], output: Tensor) -> None:
             conv_output.append(output)
 
-        def before_norm(norm: nn.Module) -> object:
-            def hook(_module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
-                if conv_output and inputs and inputs[0] is conv_output[0] and not follower:
-                    follower.append(norm)
+        def after_norm(norm: nn.Module, inputs: tuple[Any, ...], _output: Tensor) -> None:
+            if conv_output and inputs and inputs[0] is conv_output[0] and not follower:
+                follower.append(norm)
 
-            return hook
-
-        norms = [m for m in self.model.network.modules() if isinstance(m, nn.BatchNorm2d)]
-        handles = [m.register_forward_pre_hook(before_norm(m)) for m in norms]
-        try:
-            with forward_hooks([(self.conv, after_conv)]), torch.no_grad():
-                self.model(self.image)
-        finally:
-            for handle in handles:
-                handle.remove()
+        norms = [(m, after_norm) for m in self.model.network.modules() if isinstance(m, nn.BatchNorm2d)]
+        with forward_hooks([(self.conv, after_conv), *norms]), torch.no_grad():
+            self.model(self.image)
         self.point: nn.Module = follower[0] if follower else self.conv
         with torch.no_grad(), captured_output(self.conv) as convs, captured_output(self.point) as outputs:
             self.model(self.image)
@@ -180,8 +172,10 @@ class FilterReplay:
         pruned = keep.to(self.outputs.dtype)[:, :, None, None] * self.outputs
         if self.path == "full":
             with replaced_output(self.point, pruned):
-                return self.model(self.image.expand(keep.shape[0], -1, -1, -1))
-        return self._tail(pruned, *self._head.batched(keep.shape[0]))
+                full: Tensor = self.model(self.image.expand(keep.shape[0], -1, -1, -1))
+                return full
+        logits: Tensor = self._tail(pruned, *self._head.batched(keep.shape[0]))
+        return logits
 
 
 _TRACES: weakref.WeakKeyDictionary[nn.Module, fx.GraphModule | Exception] = weakref.WeakKeyDictionary()

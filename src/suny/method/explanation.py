@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ class Explanation:
 
     @property
     def num_causes(self) -> int:
+        """K, the number of causes."""
         return int(self.necessity_effects.numel())
 
     def top_causes(self, kind: Literal["necessity", "sufficiency"], count: int = 5) -> list[int]:
@@ -62,14 +63,17 @@ class Explanation:
         order = torch.argsort(values.cpu(), descending=True, stable=True)[:count]
         return [int(k) for k in order if values[k] > 0]
 
-    def summary(self) -> dict:
-        """A JSON-serialisable dict of everything but the maps (undefined numbers, such as the
-        standard error of a single permutation, become ``None``)."""
-        data = {}
+    def summary(self) -> dict[str, Any]:
+        """Everything but the maps, as a JSON-serialisable dict.
+
+        Returns:
+            The fields; undefined numbers (the standard error of a single permutation) are None.
+        """
+        data: dict[str, Any] = {}
         for key, value in asdict(self).items():
             if key.endswith("_map"):
                 continue
-            data[key] = _finite(value.detach().cpu().tolist() if isinstance(value, Tensor) else value)
+            data[key] = json_safe(value.detach().cpu().tolist() if isinstance(value, Tensor) else value)
         return data
 
     def save_npz(self, path: str | Path) -> None:
@@ -81,18 +85,26 @@ class Explanation:
         }
         arrays["necessary_set"] = np.asarray(self.necessary_set, dtype=np.int64)
         arrays["sufficient_set"] = np.asarray(self.sufficient_set, dtype=np.int64)
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(path, allow_pickle=False, **arrays)
 
     def save_json(self, path: str | Path) -> None:
+        """Write :meth:`summary` to ``path`` as JSON."""
         Path(path).write_text(json.dumps(self.summary(), indent=2, allow_nan=False), encoding="utf-8")
 
 
-def _finite(value: object) -> object:
-    """``value`` with every non-finite float (NaN, inf) inside lists and dicts replaced by ``None``."""
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) replaced by None (JSON has no NaN).
+
+    Args:
+        value: a number, or lists, tuples and dicts of them.
+
+    Returns:
+        The same structure (tuples become lists).
+    """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     return value

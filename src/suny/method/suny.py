@@ -56,8 +56,11 @@ def combine(necessity_map: Tensor, sufficiency_map: Tensor, rule: Combination = 
 
 @dataclass
 class Singletons:
-    """Class probabilities (K, classes) after removing and after keeping each cause alone (2K
-    interventions, shared by every class), and the image's own (classes,); counted when done."""
+    """Class probabilities (K, classes) after removing and after keeping each cause alone.
+
+    These 2K interventions serve every class; ``clean`` is the image's own (classes,), and the
+    counts are those when they were done.
+    """
 
     removed: Tensor
     kept: Tensor
@@ -67,8 +70,14 @@ class Singletons:
     seconds: float
 
     def effects(self, target: int) -> tuple[Tensor, Tensor]:
-        """``E_N({k}) = (p - p(remove k)) / p`` and ``E_S({k}) = p(keep k) / p`` for class ``target``
-        (float64)."""
+        """The singleton effects of class ``target``.
+
+        Args:
+            target: the class.
+
+        Returns:
+            ``E_N({k}) = (p - p(remove k)) / p`` and ``E_S({k}) = p(keep k) / p`` (K,), float64.
+        """
         p = clean_probability(self.clean, target)
         return ((p - self.removed[:, target]) / p).double(), (self.kept[:, target] / p).double()
 
@@ -166,11 +175,20 @@ class Suny:
         return explanations if isinstance(target, Sequence) else explanations[0]
 
     def prepare(self, image: Tensor) -> Causes[Any]:
-        """The causes of ``image``: one forward pass (for filters, also the pruning point's
-        values and the per-channel corrections)."""
+        """The causes of ``image``, for :meth:`singletons` and :meth:`explain_class`.
+
+        One forward pass (for filters, also the pruning point's values and the per-channel
+        corrections).
+
+        Args:
+            image: (3, H, W) or (1, 3, H, W) in [0, 1].
+
+        Returns:
+            The causes, with their cache of interventions.
+        """
         return self._prepare(image, progress=False)[0]
 
-    def _prepare(self, image: Tensor, progress: bool | None = None) -> tuple[Causes[Any], tqdm | None]:
+    def _prepare(self, image: Tensor, progress: bool | None = None) -> tuple[Causes[Any], tqdm[Any] | None]:
         image = image.reshape(1, *image.shape[-3:]).to(self.model.device)
         show = self.progress if progress is None else progress
         bar = (
@@ -230,9 +248,19 @@ class Suny:
         )
 
     def explain_class(self, causes: Causes[Any], singletons: Singletons, target: int) -> Explanation:
-        """Hypothesised sets, responsibilities and maps of class ``target`` from the ``singletons``
-        (which serve every class, set size and sampling budget: the tuning benchmark reuses them).
-        The explanation's cost is that of the singletons and of its own coalitions."""
+        """Hypothesised sets, responsibilities and maps of class ``target``.
+
+        The ``singletons`` serve every class, set size and sampling budget (the tuning benchmark
+        reuses them). The explanation's cost is that of the singletons and of its own coalitions.
+
+        Args:
+            causes: from :meth:`prepare`.
+            singletons: from :meth:`singletons`.
+            target: the class.
+
+        Returns:
+            The explanation.
+        """
         start, passes, interventions = time.perf_counter(), causes.forward_passes, causes.interventions
         necessity_effects, sufficiency_effects = singletons.effects(target)
         p = clean_probability(singletons.clean, target)
@@ -309,8 +337,11 @@ class Suny:
         singleton_effects: Tensor,
         empty_value: float | None,
     ) -> ShapleyEstimate:
-        """Shapley values of ``game`` over ``players``, reusing the singleton effects (and the
-        empty set's value when it is known) instead of evaluating them again."""
+        """Shapley values of ``game`` over ``players``.
+
+        The singleton effects (and the empty set's value when it is known) are reused, not
+        evaluated again.
+        """
         n = len(players)
         cached = CachedGame(game, n)
         cached.seed(torch.eye(n, dtype=torch.bool), singleton_effects[players])

@@ -33,7 +33,7 @@ def image_seed(seed: int, key: str) -> int:
 
 def attack_noise(
     keys: Sequence[str],
-    shape: tuple[int, int, int],
+    shape: Sequence[int],
     seed: int = 0,
     variance: float = NOISE_VARIANCE,
 ) -> Tensor:

@@ -75,8 +75,9 @@ def merge_groups(groups: Sequence[str | Sequence[str]], steps: int | None) -> li
 def reinitialise(module: nn.Module) -> None:
     """Re-initialise every parameter under ``module`` (see the module docstring)."""
     for sub in module.modules():
-        if hasattr(sub, "reset_parameters"):
-            sub.reset_parameters()
+        reset = getattr(sub, "reset_parameters", None)
+        if callable(reset):
+            reset()
         else:
             for parameter in sub.parameters(recurse=False):
                 with torch.no_grad():
@@ -108,7 +109,7 @@ def ssim(a: Tensor, b: Tensor) -> Tensor:
     from skimage.metrics import structural_similarity
 
     pairs = zip(a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy())
-    values = [structural_similarity(x, y, data_range=1.0) for x, y in pairs]
+    values = [structural_similarity(x, y, data_range=1.0) for x, y in pairs]  # type: ignore[no-untyped-call]
     return torch.tensor(values, dtype=torch.float32)
 
 

@@ -21,7 +21,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from suny.errors import LayerError, ModelError, TargetError
-from suny.models.hooks import captured_output, forward_hooks
+from suny.models.hooks import ForwardHook, captured_output, forward_hooks
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class ImageClassifier(nn.Module):
         self.preprocessing = preprocessing
         self.class_names = list(class_names)
         self.name = name
+        self.mean: Tensor
+        self.std: Tensor
         self.register_buffer("mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(preprocessing.std).view(1, 3, 1, 1))
         self._check_has_conv()
@@ -66,7 +68,8 @@ class ImageClassifier(nn.Module):
         """Logits for images in [0, 1] of shape (B, 3, H, W)."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        return self.network(self.normalise(images))
+        logits: Tensor = self.network(self.normalise(images))
+        return logits
 
     @torch.no_grad()
     def forward_with_layer(self, images: Tensor, layer: str | None = None) -> tuple[Tensor, Tensor]:
@@ -78,7 +81,7 @@ class ImageClassifier(nn.Module):
     @torch.no_grad()
     def probabilities(self, images: Tensor, batch_size: int = 32) -> Tensor:
         """Softmax probabilities (float32), computed in batches of ``batch_size``."""
-        return torch.cat([self(chunk).float().softmax(dim=1) for chunk in images.split(batch_size)])
+        return torch.cat([self(chunk).float().softmax(dim=1) for chunk in torch.split(images, batch_size)])
 
     @property
     def device(self) -> torch.device:
@@ -94,7 +97,8 @@ class ImageClassifier(nn.Module):
         prep = self.preprocessing
         image = TF.resize(image, prep.resize, interpolation=prep.interpolation)
         image = TF.center_crop(image, [prep.crop, prep.crop])
-        return TF.to_tensor(image)
+        tensor: Tensor = TF.to_tensor(image)
+        return tensor
 
     # --------------------------------------------------------------------------- classes
     def class_index(self, target: int | str) -> int:
@@ -138,7 +142,7 @@ class ImageClassifier(nn.Module):
         """
         calls: dict[str, list[tuple[int, ...] | None]] = {}
 
-        def record(name: str):
+        def record(name: str) -> ForwardHook:
             def hook(_module: nn.Module, _inputs: object, output: object) -> None:
                 shape = tuple(output.shape) if isinstance(output, Tensor) else None
                 calls.setdefault(name, []).append(shape)
@@ -152,7 +156,7 @@ class ImageClassifier(nn.Module):
             self(torch.zeros(1, 3, size, size, device=self.device))
         order = list(calls)  # dicts keep insertion order: the order of first calls
         once = [n for n in order if len(calls[n]) == 1]
-        explainable = [n for n in once if calls[n][0] is not None and len(calls[n][0]) == 4]
+        explainable = [n for n in once if len(calls[n][0] or ()) == 4]
         convs = [n for n in once if isinstance(named[n], nn.Conv2d)]
         return order, explainable, convs
 

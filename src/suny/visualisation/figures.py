@@ -153,7 +153,7 @@ class ComparisonRow:
             picture = overlay_bivariate(
                 self.image, value.necessity_map, value.sufficiency_map, opacity, colormap
             )
-            seconds = self.seconds.get(name, value.seconds)
+            seconds: float | None = self.seconds.get(name, value.seconds)
         else:
             axis = map_axes.get(name.lower(), "diagonal")
             picture = overlay_importance(self.image, value, axis, opacity, colormap)

@@ -13,10 +13,10 @@ per-cause vectors, :meth:`Explanation.save_npz`); once: ``image.png``, ``compari
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -24,7 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from suny.errors import SunyError
-from suny.method.explanation import Explanation
+from suny.method.explanation import Explanation, json_safe
 from suny.models.wrapper import ImageClassifier
 from suny.visualisation.colormap import ImageLike, MapLike, as_map, overlay_heatmap, to_rgb_array
 from suny.visualisation.concepts import KINDS, cause_table, textual_explanation
@@ -38,7 +38,8 @@ from suny.visualisation.figures import (
 from suny.visualisation.html import escape, figure, page, table
 
 
-class ClassScore(NamedTuple):
+@dataclass(frozen=True)
+class ClassScore:
     """One class of the model's prediction."""
 
     index: int
@@ -94,7 +95,7 @@ def write_explanation_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     concepts, methods, method_seconds = concepts or {}, methods or {}, method_seconds or {}
-    predictions = [ClassScore(*p) for p in predictions or []]
+    scores = [p if isinstance(p, ClassScore) else ClassScore(*p) for p in predictions or []]
     written: list[str] = []
 
     def save_picture(name: str, picture: np.ndarray) -> str:
@@ -138,7 +139,8 @@ def write_explanation_report(
     comparison = None
     if methods:
         size = to_rgb_array(image).shape[:2]
-        np.savez_compressed(out / "methods.npz", **{n: as_map(m, size) for n, m in methods.items()})
+        arrays = {n: as_map(m, size) for n, m in methods.items()}
+        np.savez_compressed(out / "methods.npz", allow_pickle=False, **arrays)
         written.append("methods.npz")
         row = ComparisonRow(
             image, {**methods, **{f"SUNY-{e.cause}": e for e in explanations}}, method_seconds
@@ -147,29 +149,18 @@ def write_explanation_report(
     summary = {
         "model": explanations[0].model_name,
         "image": "image.png",
-        "prediction": predictions[0]._asdict() if predictions else None,
-        "top_classes": [p._asdict() for p in predictions],
+        "prediction": asdict(scores[0]) if scores else None,
+        "top_classes": [asdict(p) for p in scores],
         "explanations": entries,
         "methods": {name: {"seconds": method_seconds.get(name)} for name in methods},
         "comparison": comparison,
         "concepts": len(concepts),
         "files": sorted([*written, "summary.json", "index.html"]),
     }
-    summary = _finite(summary)
+    summary = dict(json_safe(summary))
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
     (out / "index.html").write_text(_html(summary), encoding="utf-8")
     return summary
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------------------- HTML
