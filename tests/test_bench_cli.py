@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from suny.cli.main import main
+from suny.evaluation import SCORES
 
 IMAGES = ["ILSVRC2012_val_00000537", "ILSVRC2012_val_00000557", "ILSVRC2012_val_00002049"]  # sorted
 #: MobileNet-V3-small with random weights (seeded: the same in every process), Grad-CAM, 3 points per
@@ -26,6 +27,8 @@ ARGS = [
     *("--step", "25088", "--no-progress"),
 ]
 METRICS = ["--metrics", "deletion,insertion,attack,pointing"]
+#: Results per class of a complete cell: one per score of each metric.
+SCORES_PER_CLASS = sum(len(SCORES[m]) for m in METRICS[1].split(","))
 KEY = "dataset, image_id, class, model, method, metric, seed, config"
 
 
@@ -94,11 +97,11 @@ def test_killed_run_resumes_and_computes_nothing_twice(dataset, reference, tmp_p
     partial = results(store)
     assert 0 < len(partial) < len(reference)
     assert count(store, "SELECT COUNT(*) FROM runs WHERE finished IS NULL") == 1  # killed mid-run
-    # (image, method) cells whose every metric was stored before the kill: 5 results per class
+    # (image, method) cells whose every metric was stored before the kill
     complete = count(
         store,
         "SELECT COUNT(*) FROM (SELECT image_id FROM results GROUP BY image_id, method "
-        "HAVING COUNT(*) = 5 * COUNT(DISTINCT class))",
+        f"HAVING COUNT(*) = {SCORES_PER_CLASS} * COUNT(DISTINCT class))",
     )
 
     finished = subprocess.run(bench_command(dataset, store), capture_output=True, text=True, timeout=300)

@@ -26,7 +26,7 @@ from suny.benchmark.runner import (
 from suny.benchmark.store import ResultStore
 from suny.data import Sample
 from suny.errors import SunyError
-from suny.evaluation import Evaluation, ScoringSettings, score_maps
+from suny.evaluation import SCORES, Evaluation, ScoringSettings, score_maps
 
 SIZE = 32
 STEP = 64  # 17 points per curve at 32 x 32
@@ -103,7 +103,7 @@ def test_grid_stores_every_result_and_a_rerun_computes_nothing(tmp_path):
     assert (totals.images, totals.computed, totals.skipped, totals.failed) == (4, 16, 0, 0)
     rows = table(store_path)
     targets = sum(len(s.classes) for s in samples)  # 6
-    per_target = ["attack_flip", "attack_size", "deletion_auc", "insertion_auc", "pointing"]
+    per_target = ["deletion_auc", "insertion_auc", *SCORES["attack"], "pointing"]
     assert len(rows) == targets * len(methods) * len(per_target)
     assert {r[5] for r in rows} == set(per_target)
     values = {(r[1], r[2], r[4], r[5]): r[8] for r in rows}
@@ -260,7 +260,8 @@ def test_memory_stays_flat_over_many_images(tmp_path):
         ).run()  # warm-up
         tensors, before = live_tensors(), resident_mib()
         totals = GridRunner(store, "many", samples, [entry], ["gradcam"], options, progress=False).run()
-        assert totals.computed == 60 and store.query("SELECT COUNT(*) FROM results")[0][0] == 80 * 5
+        per_image = sum(len(SCORES[m]) for m in options.metrics)
+        assert totals.computed == 60 and store.query("SELECT COUNT(*) FROM results")[0][0] == 80 * per_image
     after = resident_mib()
     print(f"resident memory over 60 images: {before:.1f} -> {after:.1f} MiB")
     assert live_tensors() <= tensors  # (fewer: an earlier test's tensors freed meanwhile)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers.models import RegionThreshold, toy_classifier
 
-from suny.metrics.attack import attack_noise, attack_score, image_seed, saliency_attack
+from suny.metrics.attack import attack_noise, attack_score, image_seed, saliency_attack, true_maps
 
 SIZE = 4
 TOP = torch.zeros(SIZE, SIZE, dtype=torch.bool)
@@ -32,13 +32,31 @@ def test_flips_and_sizes_are_exact():
         ]
     )
     images = torch.full((6, 3, SIZE, SIZE), 0.6)
-    result = saliency_attack(model, images, maps, -torch.ones_like(images), batch_size=4)
+    result = saliency_attack(model, images, maps, -torch.ones_like(images), batch_size=4, threshold=0.0)
     assert result.original.tolist() == [0] * 6
     assert result.attacked.tolist() == [1, 0, 1, 0, 0, 1]
     assert result.flips.tolist() == [True, False, True, False, False, True]
     torch.testing.assert_close(result.sizes, torch.tensor([0.5, 0.5, 0.5, 0.5, 0.0, 1 / 16]))
     score = attack_score(result.flips, result.sizes)
     assert score == pytest.approx((3 / 6) / ((2 + 1 / 16) / 6))
+
+
+def test_the_true_map_keeps_the_upper_half_of_the_min_max_map():
+    """tau = 0.5: a ramp keeps its values from half its range on; the noise goes through that part
+    only, and the size counts it alone. Class 0 while the top rows' mean of channel 0 exceeds 0.5."""
+    ramp = torch.linspace(0.2, 1.0, SIZE * SIZE).view(SIZE, SIZE)  # min-max: 0 .. 1 in 16 steps
+    kept = (ramp - 0.2) / 0.8 >= 0.5
+    torch.testing.assert_close(true_maps(ramp[None])[0], ramp * kept)
+    assert int(kept.sum()) == 8 and not kept[:2].any()  # the upper half lies in the bottom rows
+    model = toy_classifier(RegionThreshold(TOP, 0.5), SIZE, layer="conv")
+    maps = torch.stack([ramp, ramp.flip(0)])  # the second puts its upper half on the top rows
+    images = torch.full((2, 3, SIZE, SIZE), 0.6)
+    result = saliency_attack(model, images, maps, -torch.ones_like(images), threshold=0.5)
+    assert result.flips.tolist() == [False, True]  # top rows untouched / lowered by 0.2-1.0
+    torch.testing.assert_close(result.sizes, torch.tensor([0.5, 0.5]))
+    literal = saliency_attack(model, images, maps, -torch.ones_like(images), threshold=0.0)
+    torch.testing.assert_close(literal.sizes, torch.tensor([1.0, 1.0]))  # every pixel of a dense map
+    assert literal.flips.tolist() == [True, True]
 
 
 def test_all_zero_maps_give_a_nan_score():

@@ -90,7 +90,10 @@ def test_evaluate_ilsvrc(dataset, tmp_path, lite0, capsys):
     noise = attack_noise(["img_b"], (3, 224, 224), seed=0).expand(2, -1, -1, -1)
     attack = saliency_attack(lite0, image, maps, noise)
     assert float(rows[1]["attack_flip"]) == pytest.approx(float(attack.flips.float().mean()))
-    assert float(rows[1]["attack_size"]) == pytest.approx(float((maps[0] > 0).float().mean()), abs=1e-6)
+    assert float(rows[1]["attack_size"]) == pytest.approx(float((maps[0] >= 0.5).float().mean()), abs=1e-6)
+    assert float(rows[1]["attack_size_literal"]) == pytest.approx(
+        float((maps[0] > 0).float().mean()), abs=1e-6
+    )
 
     report = json.loads((out / "results.json").read_text())
     assert report["method"] == "test-centre" and report["summary"]["images"] == 3

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from suny.engine import ForwardEngine, Precision, resolve_precision
 from suny.errors import SunyError, TargetError
 from suny.models.wrapper import ImageClassifier
 
@@ -46,6 +47,8 @@ class SaliencyMethod(ABC):
         layer: the layer of a method that explains through one (default: the model's default
             layer); ignored by the others.
         seed: seed of the method's randomness (same seed, same maps).
+        batch_size: inputs per forward pass (default: :attr:`default_batch_size` on the device).
+        precision: of the method's batched forward passes (:mod:`suny.engine.precision`).
     """
 
     #: Registry names of the maps one call returns; the first is the method's own map.
@@ -53,13 +56,33 @@ class SaliencyMethod(ABC):
     #: Whether the method explains through a layer (``layer`` argument).
     uses_layer: ClassVar[bool] = False
 
-    def __init__(self, model: ImageClassifier, layer: str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: ImageClassifier,
+        layer: str | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+        precision: Precision = "float32",
+    ) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise SunyError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model
+        self.batch_size = batch_size or self.default_batch_size(model.device)
+        self.precision = resolve_precision(precision, model.device)
         self.layer = (layer or model.default_layer) if self.uses_layer else None
         if self.layer is not None:
             model.layer(self.layer)  # clear error listing the valid layers
         self.seed = seed
         self._output = self.map_names[0]
+
+    @staticmethod
+    def default_batch_size(device: torch.device) -> int:
+        """Inputs per forward pass when the caller does not say."""
+        return 64
+
+    def engine(self) -> ForwardEngine:
+        """A forward engine for this method's batched passes."""
+        return ForwardEngine.for_model(self.model, self.batch_size, self.precision)
 
     @property
     def output(self) -> str:

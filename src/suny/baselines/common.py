@@ -14,8 +14,7 @@ from abc import abstractmethod
 import torch
 from torch import Tensor, nn
 
-from suny.engine import ForwardEngine, Precision, resolve_precision
-from suny.errors import SunyError
+from suny.engine import ForwardEngine
 from suny.models.hooks import forward_hooks
 from suny.models.wrapper import ImageClassifier, preserved_mode
 from suny.ops import minmax, upsample
@@ -31,24 +30,6 @@ class Baseline(SaliencyMethod):
     :class:`~suny.engine.ForwardEngine`; SmoothGrad's noisy passes); Grad-CAM and Grad-CAM++ take
     one float32 pass per image.
     """
-
-    def __init__(
-        self,
-        model: ImageClassifier,
-        layer: str | None = None,
-        seed: int = 0,
-        batch_size: int = 64,
-        precision: Precision = "float32",
-    ) -> None:
-        super().__init__(model, layer, seed)
-        if batch_size < 1:
-            raise SunyError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size = batch_size
-        self.precision = resolve_precision(precision, model.device)
-
-    def engine(self) -> ForwardEngine:
-        """A forward engine for this method's perturbation passes."""
-        return ForwardEngine.for_model(self.model, self.batch_size, self.precision)
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         with preserved_mode(self.model):

@@ -38,6 +38,7 @@ from suny.benchmark.records import ExplanationKey, Score, png_bytes
 from suny.benchmark.store import ResultStore
 from suny.data.images import load_image
 from suny.data.sample import Sample
+from suny.engine import Precision
 from suny.errors import SunyError
 from suny.evaluation.scoring import (
     METRICS,
@@ -49,12 +50,17 @@ from suny.evaluation.scoring import (
     preprocessed_image,
     score_image,
 )
-from suny.metrics.attack import NOISE_VARIANCE
+from suny.metrics.attack import NOISE_VARIANCE, THRESHOLD
 from suny.metrics.deletion_insertion import DEFAULT_STEP
 from suny.metrics.sanity import merge_groups, randomisation_groups
 from suny.models.wrapper import ImageClassifier
 from suny.registry import create_method, shares_explanation
 from suny.saliency import SaliencyMethod
+
+#: The version of what the code computes for given settings: bumped when a change of the code
+#: changes stored values (2: pruning removes the BatchNorm channel, the attack's true map, the
+#: forward engine), so that results of different versions never mix under one configuration.
+PROTOCOL = 2
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ class GridOptions:
     seed: int = 0
     step: int = DEFAULT_STEP
     batch_size: int = 64
+    precision: Precision = "float32"
+    attack_threshold: float = THRESHOLD
     sanity_steps: int | None = 5
     sanity_images: int | None = None
     examples: int = 4
@@ -143,7 +151,10 @@ def configuration(
         "method_options": method_options,
         "step": options.step,
         "attack_variance": NOISE_VARIANCE,
+        "attack_threshold": options.attack_threshold,
+        "precision": options.precision,
         "sanity_steps": options.sanity_steps,
+        "protocol": PROTOCOL,
     }
     digest = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return digest, hashed | dict(derived)
@@ -227,7 +238,14 @@ class GridRunner:
         self.groups = method_groups(self.methods, options)
         self.configs: dict[tuple[str, str], str] = {}
         self.built: dict[tuple[str, str], SaliencyMethod] = {}
-        self.settings = ScoringSettings(options.step, options.batch_size, options.seed, options.sanity_steps)
+        self.settings = ScoringSettings(
+            options.step,
+            options.batch_size,
+            options.seed,
+            options.sanity_steps,
+            options.attack_threshold,
+            options.precision,
+        )
         self.min_side = max(entry.model.preprocessing.resize for entry in models)
         for entry in models:
             facts = model_facts(entry.model, options.sanity_steps)
@@ -236,7 +254,8 @@ class GridRunner:
                 store.add_config(config, entry.label, method, settings)
                 self.configs[entry.label, method] = config
             for group in self.groups:
-                method_options = {"seed": options.seed, **options.method_options.get(group[0], {})}
+                defaults = {"seed": options.seed, "precision": options.precision}
+                method_options = defaults | dict(options.method_options.get(group[0], {}))
                 self.built[entry.label, group[0]] = create_method(group[0], entry.model, **method_options)
 
     def run(self, command: Sequence[str] = ()) -> RunTotals:

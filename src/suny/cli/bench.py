@@ -20,11 +20,10 @@ from typing import Any
 
 from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, Shard, model_label
 from suny.benchmark.store import ResultStore
-from suny.cli.common import positive_int, resolve_device, seed_everything
+from suny.cli.common import add_metric_options, positive_int, resolve_device, seed_everything
 from suny.cli.evaluate import metric_list
 from suny.data import load_dataset
 from suny.errors import SunyError
-from suny.metrics.deletion_insertion import DEFAULT_STEP
 from suny.models import load_model
 from suny.registry import method_names
 
@@ -109,18 +108,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "each method's own default)",
     )
     parser.add_argument(
-        "--step",
-        type=positive_int,
-        default=DEFAULT_STEP,
-        help=f"pixels per step of the deletion/insertion curves (default: {DEFAULT_STEP})",
-    )
-    parser.add_argument(
-        "--sanity-steps",
-        type=positive_int,
-        default=5,
-        help="randomisation steps of the sanity check (the cascade merged into N; default: 5)",
-    )
-    parser.add_argument(
         "--sanity-images",
         type=int,
         default=None,
@@ -141,6 +128,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="a method option (repeatable), e.g. suny:set_size=4 or rise:masks=8000",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_metric_options(parser, sanity_steps=5)
     parser.set_defaults(run=run)
 
 
@@ -165,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         step=args.step,
         batch_size=args.batch_size or 64,
+        precision=args.precision,
+        attack_threshold=args.attack_threshold,
         sanity_steps=args.sanity_steps,
         sanity_images=args.sanity_images,
         examples=args.examples,

@@ -8,8 +8,14 @@ import random
 import numpy as np
 import torch
 
+from suny.engine import PRECISIONS, Precision
 from suny.errors import SunyError
+from suny.metrics.attack import THRESHOLD
+from suny.metrics.deletion_insertion import DEFAULT_STEP
 from suny.models import DEFAULT_MODEL, ImageClassifier, load_model
+
+#: The precision of every command's batched forward passes unless ``--precision`` says otherwise.
+DEFAULT_PRECISION: Precision = "float32"
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +47,46 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     group.add_argument("--seed", type=int, default=0, help="random seed: same seed, same result (default: 0)")
+
+
+def add_precision_option(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """``--precision`` of every batched forward pass."""
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="precision of the batched forward passes (interventions, masked inputs, curves, attack): "
+        "float32; bfloat16 or float16 autocast; or auto, bfloat16 where the device computes it natively "
+        f"(CUDA, CPUs with AMX or AVX512-BF16) and float32 elsewhere (default: {DEFAULT_PRECISION})",
+    )
+
+
+def add_metric_options(parser: argparse.ArgumentParser, sanity_steps: int | None) -> None:
+    """The options of the metrics: ``--step``, ``--attack-threshold``, ``--sanity-steps``,
+    ``--precision``."""
+    group = parser.add_argument_group("metrics")
+    group.add_argument(
+        "--step",
+        type=positive_int,
+        default=DEFAULT_STEP,
+        help=f"pixels changed per step of the deletion/insertion curves (default: {DEFAULT_STEP})",
+    )
+    group.add_argument(
+        "--attack-threshold",
+        type=float,
+        default=THRESHOLD,
+        help="tau of the saliency attack's true map: the noise goes through the map where its min-max "
+        f"normalised value is at least tau (default: {THRESHOLD}; tau = 0, the literal reading, is "
+        "always reported beside it)",
+    )
+    group.add_argument(
+        "--sanity-steps",
+        type=positive_int,
+        default=sanity_steps,
+        help="merge the randomisation cascade into N steps (default: "
+        + ("one per top-level block)" if sanity_steps is None else f"{sanity_steps})"),
+    )
+    add_precision_option(group)
 
 
 def positive_int(text: str) -> int:

@@ -19,12 +19,18 @@ from typing import Any
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from suny.cli.common import add_model_options, model_from_args, positive_int, seed_everything
+from suny.cli.common import (
+    add_metric_options,
+    add_model_options,
+    model_from_args,
+    positive_int,
+    seed_everything,
+)
 from suny.data import load_dataset
 from suny.data.images import load_image
 from suny.errors import SunyError
 from suny.evaluation import METRICS, Evaluation, ScoringSettings
-from suny.metrics.deletion_insertion import DEFAULT_STEP, plot_curves
+from suny.metrics.deletion_insertion import plot_curves
 
 DEFAULT_METRICS = ("deletion", "insertion", "attack", "pointing")
 
@@ -66,20 +72,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
     parser.add_argument(
-        "--step",
-        type=positive_int,
-        default=DEFAULT_STEP,
-        help=f"pixels changed per step of the deletion/insertion curves (default: {DEFAULT_STEP})",
-    )
-    parser.add_argument(
         "--batch-size", type=positive_int, default=64, help="images per forward pass (default: 64)"
     )
-    parser.add_argument(
-        "--sanity-steps",
-        type=positive_int,
-        default=None,
-        help="merge the randomisation cascade into N steps (default: one per top-level block)",
-    )
+    add_metric_options(parser, sanity_steps=None)
     add_model_options(parser)
     parser.set_defaults(run=run)
 
@@ -92,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         raise SunyError(f"--metrics pointing needs boxes, and {args.data} has none")
     model = model_from_args(args)
     seed_everything(args.seed)
-    settings = ScoringSettings(args.step, args.batch_size, args.seed, args.sanity_steps)
-    evaluation = Evaluation(model, args.method, metrics, settings)
+    settings = ScoringSettings(
+        args.step, args.batch_size, args.seed, args.sanity_steps, args.attack_threshold, args.precision
+    )
+    evaluation = Evaluation(model, args.method, metrics, settings, {"precision": args.precision})
     progress = tqdm(
         samples, desc=f"evaluate {args.method}", unit="image", disable=None if len(samples) > 1 else True
     )

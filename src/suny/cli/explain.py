@@ -11,9 +11,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from suny.cli.common import add_model_options, model_from_args, positive_int, seed_everything
+from suny.cli.common import (
+    add_model_options,
+    add_precision_option,
+    model_from_args,
+    positive_int,
+    seed_everything,
+)
 from suny.data import load_image, sample_image
-from suny.engine import PRECISIONS
 from suny.errors import SunyError
 from suny.method import COMBINATIONS, Explanation, Suny
 from suny.method.explanation import CauseType
@@ -85,13 +90,7 @@ examples:
         "--substrate", choices=("black", "blur", "mean"), default="black", help="what removed pixels become"
     )
     method.add_argument("--batch-size", type=int, default=None, help="interventions per forward pass")
-    method.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="float32",
-        help="precision of the batched forward passes of SUNY and the baselines: float32, bfloat16 or "
-        "float16 autocast, or auto (bfloat16 where the device computes it natively; default: float32)",
-    )
+    add_precision_option(method)
     method.add_argument("--concepts", default=None, help="filter-to-concept table (CSV unit,concept or JSON)")
     parser.add_argument(
         "--methods",

@@ -7,8 +7,9 @@ asks for; :func:`score_maps` scores maps made elsewhere. Per class and map:
 
 - ``deletion``: ``deletion_auc`` and the ``deletion`` curve; ``insertion`` likewise (the curves of
   all maps of the image run in shared batches);
-- ``attack``: ``attack_flip`` (1 or 0) and ``attack_size``, with the image's own noise draw (seeded
-  by its id and the seed, the same for every method);
+- ``attack``: ``attack_flip`` (1 or 0) and ``attack_size`` through the true map at the settings'
+  threshold, and ``attack_flip_literal``/``attack_size_literal`` through the whole map (tau = 0),
+  with the image's own noise draw (seeded by its id and the seed, the same for every method);
 - ``pointing``: the energy inside the class's boxes (NaN for a class without boxes);
 - ``sanity``: ``sanity_spearman`` and ``sanity_ssim`` after the last randomisation step, and their
   curves over the steps (the method explains again after each step: one cascade for all its maps).
@@ -32,8 +33,9 @@ from torch import Tensor
 from suny.data.boxes import class_masks
 from suny.data.images import load_image, original_size
 from suny.data.sample import Sample
+from suny.engine import Precision
 from suny.errors import SunyError
-from suny.metrics.attack import attack_noise, saliency_attack
+from suny.metrics.attack import THRESHOLD, attack_noise, saliency_attack
 from suny.metrics.deletion_insertion import DEFAULT_STEP, deletion_curve, insertion_curve, overall_auc
 from suny.metrics.pointing import pointing_proportion
 from suny.metrics.sanity import SanityResult, cascading_randomisation
@@ -45,7 +47,7 @@ METRICS = ("deletion", "insertion", "attack", "pointing", "sanity")
 SCORES: dict[str, tuple[str, ...]] = {
     "deletion": ("deletion_auc",),
     "insertion": ("insertion_auc",),
-    "attack": ("attack_flip", "attack_size"),
+    "attack": ("attack_flip", "attack_size", "attack_flip_literal", "attack_size_literal"),
     "pointing": ("pointing",),
     "sanity": ("sanity_spearman", "sanity_ssim"),
 }
@@ -56,12 +58,15 @@ class ScoringSettings:
     """How the metrics run: ``step`` pixels per point of the deletion/insertion curves,
     ``batch_size`` inputs per forward pass, ``seed`` of the attack noise and of the sanity check's
     re-initialisation, ``sanity_steps`` (the cascade merged into that many steps; None: one per
-    layer group)."""
+    layer group), ``attack_threshold`` (tau of the true map), ``precision`` of the metrics'
+    forward passes."""
 
     step: int = DEFAULT_STEP
     batch_size: int = 64
     seed: int = 0
     sanity_steps: int | None = 5
+    attack_threshold: float = THRESHOLD
+    precision: Precision = "float32"
 
 
 @dataclass
@@ -130,6 +135,7 @@ def score_maps(
     maps: Mapping[str, Tensor],
     metrics: Mapping[str, Sequence[str]],
     settings: ScoringSettings | None = None,
+    predicted: int | None = None,
 ) -> dict[str, MapScores]:
     """Score ``maps`` (name -> (C, H, W), one per class of ``targets``) of one image.
 
@@ -141,6 +147,7 @@ def score_maps(
         maps: the maps by name.
         metrics: the metrics to compute per map name (every metric but ``sanity``).
         settings: how the metrics run.
+        predicted: the model's class for ``image``, when known (the attack's reference).
 
     Returns:
         The scores of each map named in ``metrics``.
@@ -152,6 +159,7 @@ def score_maps(
             f"no per-image score for {', '.join(sorted(unknown))}; choose from {', '.join(METRICS[:4])}"
         )
     classes = torch.as_tensor(list(targets), device=model.device)
+    predicted = predicted_class(model, image) if predicted is None else predicted
     results = {name: MapScores(maps[name]) for name in metrics}
     for metric in METRICS[:4]:
         names = [name for name, todo in metrics.items() if metric in todo]
@@ -159,7 +167,8 @@ def score_maps(
             continue
         clock = time.perf_counter()
         stacked = torch.cat([maps[name] for name in names]).to(model.device)
-        per_map = _score_metric(metric, model, sample, image, stacked, classes.repeat(len(names)), settings)
+        repeated = classes.repeat(len(names))
+        per_map = _score_metric(metric, model, sample, image, stacked, repeated, settings, predicted)
         seconds = _elapsed(clock, model) / (len(names) * len(classes))
         for index, name in enumerate(names):
             rows = slice(index * len(classes), (index + 1) * len(classes))
@@ -210,7 +219,7 @@ def score_image(
         result = method(images, targets)
         scores.explain_seconds = _elapsed(clock, model) / len(targets)
         scores.extras = result.extras
-        scores.maps = score_maps(model, sample, image, targets, result.outputs, scored, settings)
+        scores.maps = score_maps(model, sample, image, targets, result.outputs, scored, settings, predicted)
     sanity = [name for name, todo in metrics.items() if "sanity" in todo]
     if sanity:
         for name, (original, metric_scores) in _sanity(method, sanity, images, targets, settings).items():
@@ -227,17 +236,23 @@ def _score_metric(
     maps: Tensor,
     classes: Tensor,
     settings: ScoringSettings,
+    predicted: int,
 ) -> MetricScores:
     """One metric for ``maps`` (B, H, W) of ``image``, row b explaining class ``classes[b]``."""
     images = image.expand(len(maps), -1, -1, -1)
+    batch, precision = settings.batch_size, settings.precision
     if metric in ("deletion", "insertion"):
         make = deletion_curve if metric == "deletion" else insertion_curve
-        curve = make(model, images, maps, classes, step=settings.step, batch_size=settings.batch_size)
+        curve = make(model, images, maps, classes, settings.step, batch_size=batch, precision=precision)
         return MetricScores({f"{metric}_auc": curve.auc}, {metric: curve.scores})
     if metric == "attack":
-        noise = attack_noise([sample.image_id], tuple(image.shape), settings.seed)
-        attack = saliency_attack(model, images, maps, noise.expand_as(images), settings.batch_size)
-        return MetricScores({"attack_flip": attack.flips.float(), "attack_size": attack.sizes})
+        noise = attack_noise([sample.image_id], tuple(image.shape), settings.seed).expand_as(images)
+        original = torch.full((len(maps),), predicted, device=model.device)
+        values: dict[str, Tensor] = {}
+        for suffix, threshold in (("", settings.attack_threshold), ("_literal", 0.0)):
+            attack = saliency_attack(model, images, maps, noise, batch, threshold, precision, original)
+            values |= {f"attack_flip{suffix}": attack.flips.float(), f"attack_size{suffix}": attack.sizes}
+        return MetricScores(values)
     masks = class_masks(sample, original_size(sample.path), model.preprocessing)
     proportions = [
         pointing_proportion(maps[i : i + 1], masks[c][None].to(maps.device))[0]

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from suny.engine import Precision
 from suny.method.explanation import CauseType, Explanation
 from suny.method.suny import Suny
 from suny.models.wrapper import ImageClassifier
@@ -29,10 +30,24 @@ class _SunyMethod(SaliencyMethod):
         model: ImageClassifier,
         layer: str | None = None,
         seed: int = 0,
+        batch_size: int | None = None,
+        precision: Precision = "float32",
         **options: Any,
     ) -> None:
-        super().__init__(model, layer, seed)
-        self.explainer = Suny(model, layer=self.layer, cause=self.cause, seed=seed, **options)
+        super().__init__(model, layer, seed, batch_size, precision)
+        self.explainer = Suny(
+            model,
+            layer=self.layer,
+            cause=self.cause,
+            seed=seed,
+            batch_size=self.batch_size,
+            precision=self.precision,
+            **options,
+        )
+
+    @staticmethod
+    def default_batch_size(device: torch.device) -> int:
+        return 128 if device.type == "cuda" else 16
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         explanations: list[Explanation] = [

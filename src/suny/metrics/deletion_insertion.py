@@ -13,7 +13,7 @@ for ``i = 0 .. ceil(H * W / step)`` (225 points at 224x224 with ``step = 224``):
 The score of a point is the softmax probability of the target class. AUC is the trapezoid rule
 over ``n_i / (H * W)`` in [0, 1] (the same as RISE's ``(sum - ends / 2) / (T - 1)`` when ``step``
 divides ``H * W``). Overall = insertion AUC - deletion AUC. Every point of every curve goes
-through the model in batches of ``batch_size`` on the model's device.
+through the forward engine in batches of ``batch_size`` on the model's device.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from suny.engine import ForwardEngine, Precision
 from suny.models.wrapper import ImageClassifier
-from suny.ops import batched, gaussian_blur
+from suny.ops import gaussian_blur
 
 #: The SPEC's defaults: 224 pixels per step, insertion blur kernel 11 with sigma 5.
 DEFAULT_STEP = 224
@@ -107,11 +108,13 @@ def replacement_curve(
     targets: Tensor,
     step: int = DEFAULT_STEP,
     batch_size: int = 64,
+    precision: Precision = "float32",
 ) -> Curve:
     """The curve from ``start`` (B, 3, H, W) to ``finish``: point i takes the first ``n_i`` pixels of
     each map's ranking from ``finish`` and the rest from ``start``; score = ``p_target``.
 
-    The (image, point) pairs of all images are evaluated together in batches of ``batch_size``.
+    The (image, point) pairs of all images run together through the forward engine, ``batch_size``
+    per pass, in ``precision``.
     """
     device = model.device
     start, finish = start.to(device), finish.to(device)
@@ -129,14 +132,16 @@ def replacement_curve(
     order = pixel_ranking(maps.to(device))
     positions = torch.arange(height * width, device=device).expand(batch, -1)
     rank = torch.empty_like(order).scatter_(1, order, positions).view(batch, 1, height, width)
-    scores = torch.empty(batch * points, device=device)
-    for chunk in batched(batch * points, batch_size):
-        pairs = torch.arange(chunk.start, chunk.stop, device=device)
-        image, point = pairs // points, pairs % points
+    pairs = torch.arange(batch * points, device=device)
+    image_of, point_of = pairs // points, pairs % points
+
+    def inputs(chunk: slice) -> Tensor:
+        image, point = image_of[chunk], point_of[chunk]
         changed = rank[image] < counts[point].view(-1, 1, 1, 1)
-        inputs = torch.where(changed, finish[image], start[image])
-        probabilities = model(inputs).float().softmax(dim=1)
-        scores[chunk] = probabilities[torch.arange(len(pairs), device=device), targets[image]]
+        return torch.where(changed, finish[image], start[image])
+
+    engine = ForwardEngine.for_model(model, batch_size, precision)
+    scores = engine.probabilities(batch * points, inputs, targets=targets[image_of])
     fractions = curve_fractions(height * width, step).to(device)
     return Curve(fractions, scores.view(batch, points), batch * points)
 
@@ -149,6 +154,7 @@ def deletion_curve(
     step: int = DEFAULT_STEP,
     substrate: Tensor | None = None,
     batch_size: int = 64,
+    precision: Precision = "float32",
 ) -> Curve:
     """Deletion: replace the most salient pixels first by ``substrate`` (anything that broadcasts to
     ``images`` in [0, 1] space; default the model's mean colour, zero after normalisation)."""
@@ -156,7 +162,7 @@ def deletion_curve(
     if substrate is None:
         substrate = model.mean
     finish = substrate.to(images).expand_as(images)
-    return replacement_curve(model, images, finish, maps, targets, step, batch_size)
+    return replacement_curve(model, images, finish, maps, targets, step, batch_size, precision)
 
 
 def insertion_curve(
@@ -167,10 +173,11 @@ def insertion_curve(
     step: int = DEFAULT_STEP,
     blur: Callable[[Tensor], Tensor] = default_blur,
     batch_size: int = 64,
+    precision: Precision = "float32",
 ) -> Curve:
     """Insertion: start from ``blur(images)`` and put the most salient original pixels back first."""
     images = images.to(model.device)
-    return replacement_curve(model, blur(images), images, maps, targets, step, batch_size)
+    return replacement_curve(model, blur(images), images, maps, targets, step, batch_size, precision)
 
 
 def deletion_insertion(
@@ -182,11 +189,12 @@ def deletion_insertion(
     substrate: Tensor | None = None,
     blur: Callable[[Tensor], Tensor] = default_blur,
     batch_size: int = 64,
+    precision: Precision = "float32",
 ) -> DeletionInsertion:
     """Both curves of ``maps`` (B, H, W) for ``images`` (B, 3, H, W) in [0, 1] and ``targets`` (B,)."""
     return DeletionInsertion(
-        deletion_curve(model, images, maps, targets, step, substrate, batch_size),
-        insertion_curve(model, images, maps, targets, step, blur, batch_size),
+        deletion_curve(model, images, maps, targets, step, substrate, batch_size, precision),
+        insertion_curve(model, images, maps, targets, step, blur, batch_size, precision),
     )
 
 

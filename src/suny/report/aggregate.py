@@ -182,9 +182,10 @@ def row_cells(scores: dict[str, dict[str, float]]) -> dict[str, Cell]:
     cells = {
         metric: Cell(float(values.mean()), len(values)) for metric, values in metrics.items() if len(values)
     }
-    if "attack_flip" in cells and "attack_size" in cells:
-        flips, sizes = (torch.from_numpy(metrics[metric]) for metric in ("attack_flip", "attack_size"))
-        cells["attack_score"] = Cell(attack_score(flips, sizes), len(flips))
+    for suffix in ("", "_literal"):
+        if f"attack_flip{suffix}" in cells and f"attack_size{suffix}" in cells:
+            flips, sizes = (torch.from_numpy(metrics[f"attack_{kind}{suffix}"]) for kind in ("flip", "size"))
+            cells[f"attack_score{suffix}"] = Cell(attack_score(flips, sizes), len(flips))
     if "explain_seconds" in cells:
         explain = cells["explain_seconds"]
         total = explain.value + cells.get("metric_seconds", Cell(0.0, 0)).value

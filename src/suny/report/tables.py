@@ -43,11 +43,16 @@ TABLES: dict[str, TableSpec] = {
         ],
     ),
     "attack": TableSpec(
-        "Saliency attack (Table 2)",
+        "Saliency attack (Table 2): noise through the true map (values >= tau of the min-max map; "
+        "tau = 0.5 unless the store's settings say otherwise) and, literally, through the whole map "
+        "(tau = 0)",
         [
             Metric("attack_score", "Score ↑"),
             Metric("attack_flip", "Flip rate", None),
             Metric("attack_size", "Size", None),
+            Metric("attack_score_literal", "Score τ=0", None),
+            Metric("attack_flip_literal", "Flip τ=0", None),
+            Metric("attack_size_literal", "Size τ=0", None),
         ],
     ),
     "pointing": TableSpec("Energy-based pointing game (Table 3)", [Metric("pointing", "Proportion ↑")]),
