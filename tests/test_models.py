@@ -53,7 +53,7 @@ def test_preprocess_resizes_short_side_then_centre_crops(lite0):
 def test_default_layers():
     assert load_model("vgg16", "none").default_layer == "features.29"
     assert load_model("resnet50", "none").default_layer == "layer4"
-    assert load_model("efficientnet-lite0", "none").default_layer == "_blocks.15"
+    assert load_model("efficientnet-lite0", "none").default_layer == "_head_activation"
     assert load_model("mobilenet_v2", "none").default_layer == "features"
 
 

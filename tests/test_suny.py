@@ -209,7 +209,7 @@ def test_same_seed_same_result_on_lite0(lite0, cat_image):
 
 
 def test_lite0_explanation_carries_every_field(lite0, cat_image, tmp_path):
-    explanation = Suny(lite0, cause="filter", set_size=6, permutations=8).explain(cat_image)
+    explanation = Suny(lite0, "_blocks.15", cause="filter", set_size=6, permutations=8).explain(cat_image)
     assert "cat" in explanation.target_name
     assert explanation.layer == "_blocks.15._project_conv"
     assert explanation.num_causes == 320

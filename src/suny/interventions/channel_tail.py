@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.fx as fx
@@ -104,9 +104,12 @@ class ChannelTail:
     mixing: nn.Module
     base_kept: Tensor
     base_pruned: Tensor
-    difference: Tensor  # (K, ...) pruned - kept, channel by channel, at the mixing input
-    offset: int  # where the K channels start in the channel axis of the mixing input
-    table: Tensor | None  # (K, C_out): the corrections of a linear mixing operation
+    #: (K + 1, ...): pruned - kept at the mixing input, channel by channel, and a zero row (padding)
+    difference: Tensor
+    #: (K + 1, C_out): the corrections of a linear mixing operation, and a zero row; else None
+    table: Tensor | None
+    #: (C_out, K + 1, kh, kw): a mixing convolution's weights of the K channels, and a zero column
+    weight: Tensor | None
     differs: Tensor  # (K,) bool
     rest: fx.GraphModule
     boundary: Boundary
@@ -125,31 +128,37 @@ class ChannelTail:
         logits: Tensor = self.rest(mixed, *self.boundary.batched(size))
         return logits
 
+    def singleton_logits(self, channels: Tensor, mode: Literal["remove", "keep"]) -> Tensor:
+        """Logits with only filter ``channels[b]`` pruned (``remove``) or kept (``keep``), (B,)."""
+        size = len(channels)
+        base = self.base_kept if mode == "remove" else self.base_pruned
+        sign = torch.full((size,), 1.0 if mode == "remove" else -1.0, device=channels.device)
+        mixed = base.expand(size, *base.shape[1:]) + self._corrections(channels[:, None], sign).to(base.dtype)
+        logits: Tensor = self.rest(mixed, *self.boundary.batched(size))
+        return logits
+
     def _corrections(self, members: Tensor, sign: Tensor) -> Tensor:
         """``sign_b * sum_{k in members_b} C_k`` per row (``members``: (B, m), -1 for padding)."""
         if self.table is not None:
-            padded = torch.cat([self.table, self.table.new_zeros(1, self.table.shape[1])])
-            return sign[:, None].to(padded) * padded[members].sum(dim=1)
-        conv = self.mixing
-        assert isinstance(conv, nn.Conv2d)
+            return sign[:, None].to(self.table) * self.table[members].sum(dim=1)
+        conv, weight = self.mixing, self.weight
+        assert isinstance(conv, nn.Conv2d) and weight is not None
         size, width = members.shape
-        difference = torch.cat([self.difference, self.difference.new_zeros(1, *self.difference.shape[1:])])
-        inputs = difference[members] * sign.to(difference)[:, None, None, None]  # (B, m, H, W)
-        weight = torch.cat(
-            [conv.weight, conv.weight.new_zeros(conv.out_channels, 1, *conv.kernel_size)], dim=1
-        )
-        columns = torch.where(members >= 0, members + self.offset, -1)
-        weights = weight[:, columns].transpose(0, 1)  # (B, C_out, m, kh, kw)
-        out = F.conv2d(
+        inputs = self.difference[members] * sign.to(self.difference)[:, None, None, None]  # (B, m, H, W)
+        weights = weight[:, members].transpose(0, 1).to(inputs)  # (B, C_out, m, kh, kw)
+        if conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.padding == (0, 0):
+            out = torch.bmm(weights.flatten(start_dim=2), inputs.flatten(start_dim=2))  # (B, C_out, H W)
+            return out.view(size, conv.out_channels, *inputs.shape[2:])
+        grouped = F.conv2d(
             inputs.reshape(1, size * width, *inputs.shape[2:]),
-            weights.reshape(size * conv.out_channels, width, *conv.kernel_size).to(inputs),
+            weights.reshape(size * conv.out_channels, width, *conv.kernel_size),
             None,
             conv.stride,
             conv.padding,
             conv.dilation,
             groups=size,
         )
-        return out.view(size, conv.out_channels, *out.shape[-2:])
+        return grouped.view(size, conv.out_channels, *grouped.shape[-2:])
 
 
 def _expand(rows: Tensor, like: Tensor) -> Tensor:
@@ -158,10 +167,14 @@ def _expand(rows: Tensor, like: Tensor) -> Tensor:
 
 def _padded_members(mask: Tensor) -> Tensor:
     """The True positions of each row of ``mask`` (B, K) as (B, m) indices, -1 for padding."""
-    width = max(int(mask.sum(dim=1).max()) if len(mask) else 0, 1)
-    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :width]
-    valid = torch.arange(width, device=mask.device)[None, :] < mask.sum(dim=1, keepdim=True)
-    return torch.where(valid, order, torch.full_like(order, -1))
+    counts = mask.sum(dim=1)
+    width = max(int(counts.max()) if len(mask) else 0, 1)
+    rows, columns = mask.nonzero(as_tuple=True)  # row-major: each row's positions in order
+    starts = torch.cumsum(counts, dim=0) - counts
+    slots = torch.arange(len(rows), device=mask.device) - starts[rows]
+    members = torch.full((len(mask), width), -1, dtype=torch.long, device=mask.device)
+    members[rows, slots] = columns
+    return members
 
 
 def channel_tail(split: GraphSplit, outputs: Tensor, head: Boundary) -> ChannelTail:
@@ -188,12 +201,17 @@ def channel_tail(split: GraphSplit, outputs: Tensor, head: Boundary) -> ChannelT
     differs = difference.abs().amax(dim=1) > 0
     with torch.no_grad():
         base_kept, base_pruned = mixing(kept_input), mixing(pruned_input_value)
-    table = None
+    count = outputs.shape[1]
+    table, weight = None, None
     if isinstance(mixing, nn.Linear):
-        weight = mixing.weight.view(mixing.out_features, total, per_sample // total)
-        table = torch.einsum("kr,ckr->kc", difference, weight[:, offset : offset + outputs.shape[1]])
+        columns = mixing.weight.view(mixing.out_features, total, per_sample // total)[
+            :, offset : offset + count
+        ]
+        table = _padded(torch.einsum("kr,ckr->kc", difference, columns), dim=0)
     else:
+        assert isinstance(mixing, nn.Conv2d)
         difference = difference.view(-1, *kept_input.shape[2:])
+        weight = _padded(mixing.weight[:, offset : offset + count], dim=1)
     placeholders = [n for n in nodes if n.op == "placeholder"]
     batch_inputs = [pruned_input] + [n for n, c in zip(placeholders[1:], head.carries_batch) if c]
     rest = split_at(tail, mixing_node, batch_inputs)
@@ -202,13 +220,20 @@ def channel_tail(split: GraphSplit, outputs: Tensor, head: Boundary) -> ChannelT
         mixing,
         base_kept.detach(),
         base_pruned.detach(),
-        difference.detach(),
-        offset,
+        _padded(difference, dim=0).detach(),
         None if table is None else table.detach(),
+        None if weight is None else weight.detach(),
         differs,
         rest.tail,
         Boundary.of(rest, rest_values),
     )
+
+
+def _padded(values: Tensor, dim: int) -> Tensor:
+    """``values`` with one slice of zeros appended along ``dim`` (what index -1 selects)."""
+    shape = list(values.shape)
+    shape[dim] = 1
+    return torch.cat([values, values.new_zeros(shape)], dim=dim)
 
 
 def _walk(

@@ -36,26 +36,37 @@ def substrate_image(image: Tensor, substrate: Substrate) -> Tensor:
 
 
 class FeatureMasks:
-    """Masked copies of one image (1, 3, H, W) for sets of feature-map causes."""
+    """Masked copies of one image (1, 3, H, W) for sets of feature-map causes.
+
+    The masks are made for the causes of each batch as it is built (upsampling a few h x w maps
+    costs little), so the K full-resolution masks never exist at once.
+    """
 
     def __init__(self, image: Tensor, activations: Tensor, substrate: Substrate = "black") -> None:
         if activations.dim() != 4 or activations.shape[0] != 1:
             raise ValueError(f"expected activations (1, K, h, w), got {tuple(activations.shape)}")
         self.image = image
-        height, width = image.shape[-2:]
-        self.masks = minmax(upsample(activations.float(), (height, width)))[0]  # (K, H, W)
-        self.num_causes = self.masks.shape[0]
-        self.identities = mask_identities(activations[0])
+        self.size = (int(image.shape[-2]), int(image.shape[-1]))
+        # index -1 (padding) selects an all-zero map: mask 0, factor 1 in every product
+        maps = activations[0].float()
+        self._maps = torch.cat([maps, maps.new_zeros(1, *maps.shape[1:])])
+        self.num_causes = int(maps.shape[0])
+        self.identities = mask_identities(maps)
         # Built channels-last: the masked batches come out in the layout the CPU kernels prefer.
         background = substrate_image(image, substrate)
         self._base = background.contiguous(memory_format=torch.channels_last)
         self._signal = (image - background).contiguous(memory_format=torch.channels_last)
 
+    def masks(self, causes: Tensor) -> Tensor:
+        """``m_k = minmax(upsample(A_k))`` of ``causes`` (any shape of indices, -1: mask 0), with the
+        shape of ``causes`` followed by (H, W)."""
+        maps = self._maps[causes.reshape(-1)][:, None]
+        return minmax(upsample(maps, self.size))[:, 0].view(*causes.shape, *self.size)
+
     def retained(self, members: Tensor) -> Tensor:
         """``prod_{k in S}(1 - m_k)`` for each row of ``members`` (B, s): cause indices, with
         ``-1`` padding for sets smaller than ``s``. Returns (B, 1, H, W)."""
-        padded = torch.cat([1 - self.masks, torch.ones_like(self.masks[:1])])  # index -1 -> factor 1
-        return padded[members].prod(dim=1, keepdim=False).unsqueeze(1)
+        return (1 - self.masks(members)).prod(dim=1).unsqueeze(1)
 
     def images(self, members: Tensor, mode: Literal["remove", "keep"]) -> Tensor:
         """The image with the sets in ``members`` (B, s) removed or kept (B, 3, H, W)."""
@@ -68,7 +79,7 @@ def mask_identities(activations: Tensor) -> Tensor:
     """(K,) one id per distinct mask, -1 for a constant map (mask 0: an intervention on it changes
     nothing). Two maps get one id when their min-max normalised values are equal, which makes their
     masks ``minmax(upsample(A_k))`` equal (both steps commute with ``A -> a A + b``, ``a > 0``)."""
-    normalised = minmax(activations.float()).flatten(start_dim=1)
+    normalised = minmax(activations.float()).flatten(start_dim=1)  # (K, h, w) -> (K, h * w)
     flat = activations.flatten(start_dim=1)
     constant = flat.amax(dim=1) == flat.amin(dim=1)
     _, inverse = torch.unique(normalised, dim=0, return_inverse=True)

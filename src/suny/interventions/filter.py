@@ -34,7 +34,8 @@ from suny.interventions.graph import (
     TRACING_ERRORS,
     Boundary,
     GraphSplit,
-    record,
+    head_module,
+    module_output,
     single_user,
     split_at,
     trace,
@@ -87,12 +88,15 @@ class FilterReplay:
     """Logits of the model with some filters of ``conv_name`` pruned, for one image (1, 3, H, W) in
     [0, 1]. ``keep`` masks are (B, K): ``keep[b, k]`` False prunes filter k in row b.
 
-    Attributes: ``conv_outputs`` and ``outputs`` (1, K, h, w), the convolution's and the pruning
-    point's output on the image; ``path``; and ``inert`` (K,), the filters whose pruning changes
-    nothing (an all-zero channel).
+    Attributes: ``clean_logits`` (1, classes) of the image; ``conv_outputs`` and ``outputs`` (1, K, h, w),
+    the convolution's and the pruning point's output on the image; ``layer_outputs``, the output of
+    the module ``layer`` when one is named; ``path``; and ``inert`` (K,), the filters whose pruning
+    changes nothing (an all-zero channel). One forward pass records all of them.
     """
 
-    def __init__(self, model: ImageClassifier, conv_name: str, image: Tensor) -> None:
+    def __init__(
+        self, model: ImageClassifier, conv_name: str, image: Tensor, layer: str | None = None
+    ) -> None:
         module = model.network.get_submodule(conv_name) if conv_name else None
         if not isinstance(module, nn.Conv2d):
             raise LayerError(
@@ -111,14 +115,19 @@ class FilterReplay:
             root = _traced(model.network)
         except TRACING_ERRORS as err:
             _say_once(model, conv_name, "full", f"the network cannot be traced ({type(err).__name__}: {err})")
-            self._untraced()
+            self._untraced(layer)
             return
         split = _split(root, pruning_node(root.graph, conv_name, model.network))
         conv_node = split.node if split.node.target == conv_name else split.node.args[0]
         assert isinstance(conv_node, fx.Node)
-        values = record(root, [conv_node, split.node, *split.boundary], model.normalise(self.image))
+        layer_node = module_output(root.graph, layer) if layer else None
+        wanted = (conv_node, split.node, *split.boundary, *([layer_node] if layer_node else []))
+        with torch.no_grad():
+            *recorded, self.clean_logits = _head(root, wanted)(model.normalise(self.image))
+        values = dict(zip(wanted, recorded))
         self.conv_outputs: Tensor = values[conv_node]
         self.outputs: Tensor = values[split.node]
+        self.layer_outputs: Tensor | None = None if layer_node is None else values[layer_node]
         self._head = Boundary.of(split, values)
         self._tail = split.tail
         try:
@@ -131,6 +140,11 @@ class FilterReplay:
             self.inert = self._all_zero()
 
     @property
+    def channel_tail(self) -> ChannelTail | None:
+        """The per-channel corrections (the ``channelwise`` path), else None."""
+        return self._fast
+
+    @property
     def replays_tail(self) -> bool:
         """Whether only the network after the pruning point is computed (not a full forward pass)."""
         return self.path != "full"
@@ -138,7 +152,7 @@ class FilterReplay:
     def _all_zero(self) -> Tensor:
         return self.outputs[0].flatten(start_dim=1).abs().amax(dim=1).eq(0).cpu()
 
-    def _untraced(self) -> None:
+    def _untraced(self, layer: str | None) -> None:
         """The full path: find the pruning point by running the model once with hooks (a BatchNorm
         whose input is the convolution's output follows it)."""
         conv_output: list[Tensor] = []
@@ -155,9 +169,16 @@ class FilterReplay:
         with forward_hooks([(self.conv, after_conv), *norms]), torch.no_grad():
             self.model(self.image)
         self.point: nn.Module = follower[0] if follower else self.conv
-        with torch.no_grad(), captured_output(self.conv) as convs, captured_output(self.point) as outputs:
-            self.model(self.image)
+        explained = self.model.network.get_submodule(layer) if layer else self.conv
+        with (
+            torch.no_grad(),
+            captured_output(self.conv) as convs,
+            captured_output(self.point) as outputs,
+            captured_output(explained) as layers,
+        ):
+            self.clean_logits = self.model(self.image)
         self.conv_outputs, self.outputs = convs[0], outputs[0]
+        self.layer_outputs = layers[0] if layer else None
         self.path = "full"
         self.inert = self._all_zero()
 
@@ -176,6 +197,20 @@ class FilterReplay:
                 return full
         logits: Tensor = self._tail(pruned, *self._head.batched(keep.shape[0]))
         return logits
+
+
+_HEADS: weakref.WeakKeyDictionary[fx.GraphModule, dict[tuple[str, ...], fx.GraphModule]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _head(root: fx.GraphModule, wanted: tuple[fx.Node, ...]) -> fx.GraphModule:
+    """The head module recording ``wanted`` (cached per graph and set of nodes)."""
+    heads = _HEADS.setdefault(root, {})
+    key = tuple(node.name for node in wanted)
+    if key not in heads:
+        heads[key] = head_module(root, wanted)
+    return heads[key]
 
 
 _TRACES: weakref.WeakKeyDictionary[nn.Module, fx.GraphModule | Exception] = weakref.WeakKeyDictionary()

@@ -49,13 +49,14 @@ def is_size_query(node: fx.Node) -> bool:
 class GraphSplit:
     """``root`` split at ``node``: ``tail`` takes the node's value and then the values of
     ``boundary`` (head nodes the tail reads), in order; ``carries_batch``: the boundary nodes whose
-    value has the batch dimension."""
+    value has the batch dimension; ``sized_only``: those the tail only asks the size of."""
 
     root: fx.GraphModule
     node: fx.Node
     tail: fx.GraphModule
     boundary: tuple[fx.Node, ...]
     carries_batch: tuple[bool, ...]
+    sized_only: tuple[bool, ...]
 
 
 def split_at(
@@ -87,8 +88,14 @@ def split_at(
             tail_graph.output(fx.map_arg(current.args[0], env.__getitem__))
         elif current in tail or (current.op == "get_attr" and any(u in tail for u in current.users)):
             env[current] = tail_graph.node_copy(current, env.__getitem__)
+    sized_only = tuple(all(is_size_query(u) for u in n.users if u in tail) for n in boundary)
     return GraphSplit(
-        root, node, fx.GraphModule(root, tail_graph), tuple(boundary), tuple(n in carries for n in boundary)
+        root,
+        node,
+        fx.GraphModule(root, tail_graph),
+        tuple(boundary),
+        tuple(n in carries for n in boundary),
+        sized_only,
     )
 
 
@@ -111,26 +118,63 @@ def record(root: fx.GraphModule, wanted: Iterable[fx.Node], *inputs: Any) -> dic
     return values
 
 
+def copied(value: Any) -> Any:
+    """A copy of a tensor (anything else as it is)."""
+    return value.clone() if isinstance(value, Tensor) else value
+
+
+def head_module(root: fx.GraphModule, wanted: Sequence[fx.Node]) -> fx.GraphModule:
+    """``root`` returning ``(copies of the values of wanted..., root's own output)``: one plain
+    forward pass (generated code, not an interpreter) that records what the tail needs. Each value is
+    copied as soon as it exists, so that later in-place operations cannot change it."""
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    copies: dict[fx.Node, fx.Node] = {}
+    for node in root.graph.nodes:
+        if node.op == "output":
+            result = fx.map_arg(node.args[0], env.__getitem__)
+            graph.output((*(copies[n] for n in wanted), result))
+            continue
+        env[node] = graph.node_copy(node, env.__getitem__)
+        if node in wanted:
+            copies[node] = graph.call_function(copied, (env[node],))
+    return fx.GraphModule(root, graph)
+
+
+def module_output(graph: fx.Graph, name: str) -> fx.Node | None:
+    """The node whose value is the output of submodule ``name``: the module's own node when it is a
+    leaf, else the last node traced inside it (None when no node is)."""
+    inside = [
+        node
+        for node in graph.nodes
+        if (node.op == "call_module" and node.target == name)
+        or name in {key.split("@")[0] for key in node.meta.get("nn_module_stack", {})}
+    ]
+    return inside[-1] if inside else None
+
+
 @dataclass
 class Boundary:
     """The recorded boundary values of a split, ready to feed its tail at any batch size."""
 
     values: list[Any]
     carries_batch: Sequence[bool]
+    sized_only: Sequence[bool]
 
     @classmethod
     def of(cls, split: GraphSplit, values: dict[fx.Node, Any]) -> Boundary:
-        return cls([values[n] for n in split.boundary], split.carries_batch)
+        return cls([values[n] for n in split.boundary], split.carries_batch, split.sized_only)
 
     def batched(self, size: int) -> list[Any]:
-        """The values with the batch dimension expanded to ``size``; tensors as copies, not views:
-        the tail may write in place into what it reads."""
-        return [
-            (value.expand(size, *value.shape[1:]) if batched else value).clone()
-            if isinstance(value, Tensor)
-            else value
-            for value, batched in zip(self.values, self.carries_batch)
-        ]
+        """The values with the batch dimension expanded to ``size``: copies, not views (the tail may
+        write in place into what it reads), except for values the tail only asks the size of."""
+        values = []
+        for value, batched, sized in zip(self.values, self.carries_batch, self.sized_only):
+            if isinstance(value, Tensor):
+                value = value.expand(size, *value.shape[1:]) if batched else value
+                value = value if sized else value.clone()
+            values.append(value)
+        return values
 
 
 def single_user(node: fx.Node, ignore: Callable[[fx.Node], bool] = is_size_query) -> fx.Node | None:

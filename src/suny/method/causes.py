@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -73,7 +74,7 @@ class Causes(ABC, Generic[Key]):
         self.progress = progress
         self.interventions = 0
         self._setup_passes = 0
-        self._keys: dict[Key, int] = {}
+        self._cached: dict[Key, int] = {}
         self._rows: list[Tensor] = []
 
     @property
@@ -92,26 +93,33 @@ class Causes(ABC, Generic[Key]):
         """Class probabilities (B, classes) after ``mode`` of each coalition (B, n) over ``players``
         (n,), float32 on the CPU."""
         coalitions, players = coalitions.cpu().bool(), players.cpu()
-        keys = [self._key(players[row].tolist(), mode) for row in coalitions]
-        new = list(dict.fromkeys(k for k in keys if k is not None and k not in self._keys))
+        keys = self._keys(coalitions, players, mode)
+        new = list(dict.fromkeys(k for k in keys if k is not None and k not in self._cached))
         if new:
             computed = self._compute(new)
             for key, row in zip(new, computed):
-                self._keys[key] = len(self._rows)
+                self._cached[key] = len(self._rows)
                 self._rows.append(row)
         clean = self.clean_probabilities()
-        rows = [clean if key is None else self._rows[self._keys[key]] for key in keys]
+        rows = [clean if key is None else self._rows[self._cached[key]] for key in keys]
         self.interventions += len(keys)
         if self.progress is not None:
             self.progress(len(keys))
         return torch.stack(rows) if rows else clean.new_zeros(0, clean.numel())
 
+    def singletons(self, mode: Mode) -> Tensor:
+        """Class probabilities (K, classes) after ``mode`` of each cause alone."""
+        return self.probabilities(
+            torch.eye(self.num_causes, dtype=torch.bool), torch.arange(self.num_causes), mode
+        )
+
     def _softmax(self, count: int, build: Callable[[slice], Tensor]) -> Tensor:
         return self.engine.probabilities(count, build).cpu()
 
     @abstractmethod
-    def _key(self, members: list[int], mode: Mode) -> Key | None:
-        """What the intervention on ``members`` changes (None: nothing, the image itself)."""
+    def _keys(self, coalitions: Tensor, players: Tensor, mode: Mode) -> list[Key | None]:
+        """What the intervention on each coalition (B, n) over ``players`` changes (None: nothing,
+        the image itself)."""
 
     @abstractmethod
     def _compute(self, keys: list[Key]) -> Tensor:
@@ -141,9 +149,12 @@ class FeatureCauses(Causes[FeatureKey]):
         self._cause_of = {identity: cause for cause, identity in reversed(list(enumerate(identities)))}
         self._identities = identities
 
-    def _key(self, members: list[int], mode: Mode) -> FeatureKey | None:
-        masks = tuple(sorted(i for i in (self._identities[k] for k in members) if i >= 0))
-        return None if mode == "remove" and not masks else FeatureKey(mode, masks)
+    def _keys(self, coalitions: Tensor, players: Tensor, mode: Mode) -> list[FeatureKey | None]:
+        keys: list[FeatureKey | None] = []
+        for row in coalitions:
+            masks = tuple(sorted(i for i in (self._identities[k] for k in players[row].tolist()) if i >= 0))
+            keys.append(None if mode == "remove" and not masks else FeatureKey(mode, masks))
+        return keys
 
     def _compute(self, keys: list[FeatureKey]) -> Tensor:
         result = torch.empty(len(keys), self.model.num_classes)
@@ -166,6 +177,10 @@ def _masked(masks: FeatureMasks, members: Tensor, mode: Mode) -> Callable[[slice
     return lambda chunk: masks.images(members[chunk], mode)
 
 
+#: Keep-masks per pass of the per-channel corrections (at least the caller's batch size).
+CHANNELWISE_BATCH = 1024
+
+
 class FilterCauses(Causes[bytes]):
     """Filters of the convolution behind ``layer`` as causes; interventions prune them.
 
@@ -183,35 +198,58 @@ class FilterCauses(Causes[bytes]):
         precision: Precision,
         progress: Callable[[int], object] | None = None,
     ) -> None:
-        replay = FilterReplay(model, model.filter_layer(layer), image)
-        super().__init__(
-            model, image, ForwardEngine(replay.logits, model.device, batch_size, precision), progress
-        )
-        self.layer, self.replay = replay.conv_name, replay
-        self.logits = self.replay.logits(torch.ones(1, self.replay.num_filters, dtype=torch.bool))
-        self._setup_passes = 2
-        self._effective = ~self.replay.inert
+        conv = model.filter_layer(layer)
+        replay = FilterReplay(model, conv, image, layer if layer != conv else None)
+        # Per-channel corrections cost little per row: large batches amortise each pass's overhead.
+        rows = batch_size if replay.path != "channelwise" else max(batch_size, CHANNELWISE_BATCH)
+        super().__init__(model, image, ForwardEngine(replay.logits, model.device, rows, precision), progress)
+        self.layer, self.replay, self.logits = conv, replay, replay.clean_logits
+        self._setup_passes = 1
+        self._effective = ~replay.inert
         #: (1, K, h, w): the layer's maps (the convolution's outputs when it is the layer), or the
         #: pruning point's outputs when the layer does not have one channel per filter.
-        self.layer_maps = self.replay.conv_outputs if layer == self.layer else self.replay.outputs
-        if layer != self.layer:
-            _, layer_maps = model.forward_with_layer(image, layer)
-            self._setup_passes += 1
-            if layer_maps.shape[1] == self.replay.num_filters:
-                self.layer_maps = layer_maps
+        self.layer_maps = replay.conv_outputs if layer == conv else replay.outputs
+        if replay.layer_outputs is not None and replay.layer_outputs.shape[1] == replay.num_filters:
+            self.layer_maps = replay.layer_outputs
         self.activations = self.layer_maps.float().relu()
 
-    def _key(self, members: list[int], mode: Mode) -> bytes | None:
-        pruned = torch.zeros(self.num_causes, dtype=torch.bool)
-        pruned[members] = True
-        if mode == "keep":
-            pruned = ~pruned
+    def singletons(self, mode: Mode) -> Tensor:
+        """On the per-channel path, each filter alone straight from the corrections (no key, no
+        cache: the singletons serve every class already); a filter whose channel is zero leaves the
+        image as it is."""
+        fast = self.replay.channel_tail
+        if fast is None:
+            return super().singletons(mode)
+        result = self.clean_probabilities().expand(self.num_causes, -1).clone()
+        effective = self._effective.nonzero()[:, 0].to(self.model.device)
+        engine = ForwardEngine(
+            lambda channels: fast.singleton_logits(channels, mode),
+            self.model.device,
+            self.engine.batch_size,
+            self.engine.precision,
+        )
+        if len(effective):
+            result[effective.cpu()] = engine.probabilities(len(effective), effective.__getitem__).cpu()
+        self._setup_passes += engine.passes
+        self.interventions += self.num_causes
+        if self.progress is not None:
+            self.progress(self.num_causes)
+        return result
+
+    def _keys(self, coalitions: Tensor, players: Tensor, mode: Mode) -> list[bytes | None]:
+        """The pruned filters whose channel is not all zero, as packed bits."""
+        pruned = torch.full((len(coalitions), self.num_causes), mode == "keep")
+        pruned[:, players] = coalitions if mode == "remove" else ~coalitions
         pruned &= self._effective
-        return pruned.numpy().tobytes() if pruned.any() else None
+        packed = np.packbits(pruned.numpy(), axis=1)
+        return [
+            row.tobytes() if any_pruned else None
+            for row, any_pruned in zip(packed, pruned.any(dim=1).tolist())
+        ]
 
     def _compute(self, keys: list[bytes]) -> Tensor:
-        keep = ~torch.stack([torch.frombuffer(bytearray(key), dtype=torch.bool) for key in keys])
-        keep = keep.to(self.model.device)
+        bits = np.unpackbits(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1), axis=1)
+        keep = ~torch.from_numpy(bits[:, : self.num_causes].astype(bool)).to(self.model.device)
         return self._softmax(len(keep), keep.__getitem__)
 
 

@@ -232,12 +232,9 @@ class Suny:
     def singletons(self, causes: Causes[Any], start: float | None = None) -> Singletons:
         """Remove and keep every cause alone (2K interventions, every class at once)."""
         start = time.perf_counter() if start is None else start
-        everyone = torch.arange(causes.num_causes)
-        alone = torch.eye(causes.num_causes, dtype=torch.bool)
         with preserved_mode(self.model):
             self.model.eval()
-            removed = causes.probabilities(alone, everyone, "remove")
-            kept = causes.probabilities(alone, everyone, "keep")
+            removed, kept = causes.singletons("remove"), causes.singletons("keep")
         return Singletons(
             removed,
             kept,

@@ -158,7 +158,7 @@ def _efficientnet_lite(
     # The weights' evaluation resize: crop / 0.875 (256 for 224), bicubic.
     resize = round(crop / 0.875)
     preprocessing = Preprocessing(resize, crop, LITE_MEAN, LITE_STD, InterpolationMode.BICUBIC)
-    return network, preprocessing, f"_blocks.{len(network._blocks) - 1}"
+    return network, preprocessing, "_head_activation"  # the head's post-activation maps, as the paper
 
 
 def _torchvision(
