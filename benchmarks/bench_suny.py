@@ -95,8 +95,8 @@ def passes_saved(model, layer: str, crops: int, precision: str) -> str:
         run.append(explanation.forward_passes - 1)  # the clean pass is not an intervention
     saved = [1 - r / a for r, a in zip(run, asked)]
     return (
-        f"  layer {layer:16s} {statistics.mean(asked):7.1f} interventions, {statistics.mean(run):7.1f} passes "
-        f"per image: {100 * statistics.mean(saved):.1f}% saved (min {100 * min(saved):.1f}%, "
+        f"  layer {layer:16s} {statistics.mean(asked):7.1f} interventions, "
+        f"{statistics.mean(run):7.1f} passes per image: {100 * statistics.mean(saved):.1f}% saved (min {100 * min(saved):.1f}%, "
         f"max {100 * max(saved):.1f}%), {len(samples)} crops"
     )
 
@@ -131,7 +131,8 @@ def main() -> None:
             inside, plain, passes = throughput(model, image, layer, args.batch_size, precision)
             print(
                 f"SUNY-feature throughput ({args.model} {layer}, {precision}, {passes} passes): "
-                f"{inside:.1f} passes/s inside SUNY vs {plain:.1f} plain batched -> ratio {inside / plain:.2f}"
+                f"{inside:.1f} passes/s inside SUNY vs {plain:.1f} plain batched "
+                f"-> ratio {inside / plain:.2f}"
             )
     if "filter" not in skip:
         for precision in precisions:
