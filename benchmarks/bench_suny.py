@@ -96,8 +96,8 @@ def passes_saved(model, layer: str, crops: int, precision: str) -> str:
     saved = [1 - r / a for r, a in zip(run, asked)]
     return (
         f"  layer {layer:16s} {statistics.mean(asked):7.1f} interventions, "
-        f"{statistics.mean(run):7.1f} passes per image: {100 * statistics.mean(saved):.1f}% saved (min {100 * min(saved):.1f}%, "
-        f"max {100 * max(saved):.1f}%), {len(samples)} crops"
+        f"{statistics.mean(run):7.1f} passes per image: {100 * statistics.mean(saved):.1f}% saved "
+        f"(min {100 * min(saved):.1f}%, max {100 * max(saved):.1f}%), {len(samples)} crops"
     )
 
 
