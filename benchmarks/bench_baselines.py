@@ -2,13 +2,13 @@
 measured in the same run: pytorch-grad-cam for Grad-CAM, Grad-CAM++ and Score-CAM, captum's
 ``NoiseTunnel(Saliency)`` for SmoothGrad (RISE, Group-CAM and CexCNN have none).
 
-    python benchmarks/bench_baselines.py --device cuda --images 8 --amp
+    python benchmarks/bench_baselines.py --device cuda --images 8 --precision bfloat16
     python benchmarks/bench_baselines.py --device cpu --images 1 --methods gradcam,scorecam
 
 Both sides get the same model, layer, [0, 1] images, targets (the predicted classes) and batch
 size; pytorch-grad-cam's Score-CAM scores the softmax probability (``ClassifierOutputSoftmaxTarget``)
-so that both run the same forward passes. ``--amp`` runs our masked forward passes (Score-CAM,
-Group-CAM, RISE) under bfloat16 autocast; the references stay float32. Images come from
+so that both run the same forward passes. ``--precision`` is that of our batched passes (Score-CAM,
+Group-CAM, RISE, CexCNN, SmoothGrad); the references stay float32. Images come from
 ``../shared/data/imagenet-samples`` when it exists, else the scikit-image cat.
 """
 
@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import io
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from common import describe_device
 from torch import Tensor
 
 from suny.data import load_image
+from suny.engine import PRECISIONS
 from suny.models import ImageClassifier, load_model
-from suny.registry import METHODS, create_method, method_names
+from suny.registry import create_method
 from suny.saliency import SaliencyMethod
 
 ALL = ["gradcam", "gradcam++", "scorecam", "groupcam", "smoothgrad", "rise", "cexcnn"]
@@ -45,7 +45,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--layer", default=None, help="default: the model's")
     parser.add_argument("--methods", default=",".join(ALL))
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for our masked passes")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS, help="of our batched passes")
     parser.add_argument("--rise-masks", type=int, default=4000)
     parser.add_argument("--smoothgrad-samples", type=int, default=50)
     parser.add_argument(
@@ -138,23 +138,12 @@ def reference(
 
 
 def ours(name: str, model: ImageClassifier, layer: str, args: argparse.Namespace) -> SaliencyMethod:
-    method_names()  # registers the methods
-    options: dict = {"batch_size": args.batch_size}
-    if METHODS[name].uses_layer:
-        options["layer"] = layer
-    if "amp" in inspect.signature(METHODS[name]).parameters:
-        options["amp"] = args.amp
+    options: dict = {"batch_size": args.batch_size, "precision": args.precision, "layer": layer}
     if name == "rise":
         options["masks"] = args.rise_masks
     if name == "smoothgrad":
         options["samples"] = args.smoothgrad_samples
     return create_method(name, model, **options)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def main() -> None:
@@ -166,9 +155,9 @@ def main() -> None:
     with torch.no_grad():
         targets = model(images).argmax(dim=1)
     print(
-        f"device: {device_name(device)} | torch {torch.__version__} | {args.model} layer {layer} | "
+        f"device: {describe_device(device)} | {args.model} layer {layer} | "
         f"{len(images)} images {tuple(images.shape[-2:])} | batch {args.batch_size} | "
-        f"amp {args.amp} | RISE masks {args.rise_masks} | SmoothGrad samples {args.smoothgrad_samples}"
+        f"{args.precision} | RISE masks {args.rise_masks} | SmoothGrad samples {args.smoothgrad_samples}"
     )
     print(f"{'method':<11} {'ours s/img':>11} {'ref s/img':>10} {'ref/ours':>9}  reference")
     for name in args.methods.split(","):

@@ -4,10 +4,15 @@
    them, and the method's images per second; then the wall time per image of the whole grid
    (SUNY-feature's three variants share one explanation, so the grid costs less than the sum) and
    the time of a 50,000-image ImageNet run on 1 and on 8 devices of this kind, with the arithmetic.
-2. Memory: the resident memory of the process every ``--memory-every`` images over
+2. ``--compare``: the same grid by the old path (float32, SUNY-filter and CexCNN re-running the
+   network's tail per coalition, nothing compiled) and by the new one (``--precision``,
+   per-channel corrections, ``--compile``) in one run, after a warm-up image each (tracing, kernel
+   selection, compiling), and the ratio of their seconds per image (target: at most 1/4).
+3. Memory: the resident memory of the process every ``--memory-every`` images over
    ``--memory-images`` images of a cheap grid (``--memory-methods``), to show that it stays flat.
 
     python benchmarks/bench_grid.py --images 2                     # all methods, four metrics
+    python benchmarks/bench_grid.py --compare --images 1 --precision auto --compile
     python benchmarks/bench_grid.py --images 0 --memory-images 200 # memory only
     python benchmarks/bench_grid.py --device cuda --images 20 --memory-images 200
 """
@@ -17,6 +22,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import describe_device
@@ -25,6 +33,9 @@ from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, model_lab
 from suny.benchmark.store import ResultStore
 from suny.cli.common import resolve_device, seed_everything
 from suny.data import load_dataset
+from suny.engine import PRECISIONS
+from suny.interventions import filter as filter_module
+from suny.interventions.channel_tail import NotChannelwise
 from suny.models import load_model
 from suny.registry import method_names
 
@@ -57,14 +68,19 @@ def grid_wall_seconds(store: ResultStore, dataset: str) -> float:
     return rows[0][0] or 0.0
 
 
+def grid_options(args: argparse.Namespace, precision: str, compile: bool) -> GridOptions:
+    metrics = tuple(args.metrics.split(","))
+    return GridOptions(
+        metrics=metrics, seed=0, batch_size=args.batch_size, precision=precision, compile=compile, examples=0
+    )
+
+
 def grid(args: argparse.Namespace, entry: ModelEntry, store: ResultStore) -> None:
     """Part 1: the grid on ``args.images`` images (the first image includes one-time costs such as
     tracing and kernel selection: use two or more for the cheap methods)."""
     samples = load_dataset(args.data)[: args.images]
     methods = method_names() if args.methods == "all" else args.methods.split(",")
-    options = GridOptions(
-        metrics=tuple(args.metrics.split(",")), seed=0, batch_size=args.batch_size, examples=0
-    )
+    options = grid_options(args, args.precision, args.compile)
     GridRunner(store, "bench", samples, [entry], methods, options, progress=True).run(command=["bench_grid"])
     table = per_method_seconds(store, "bench")
     parts = ["explain", "deletion_auc", "insertion_auc", "attack_flip", "pointing", "sanity_spearman"]
@@ -87,6 +103,49 @@ def grid(args: argparse.Namespace, entry: ModelEntry, store: ResultStore) -> Non
             f"  ImageNet val on {devices} device(s) of this kind: {arithmetic} = {hours:.1f} h "
             f"({hours / 24:.1f} days)"
         )
+
+
+@contextmanager
+def tail_replays() -> Iterator[None]:
+    """The old path of SUNY-filter and CexCNN: the per-channel corrections are never found, so the
+    network after the pruning point runs again per coalition."""
+
+    def refuse(*_: object) -> object:
+        raise NotChannelwise("the old path (benchmark)")
+
+    original = filter_module.channel_tail
+    filter_module.channel_tail = refuse  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", filter_module.SlowPathWarning)
+            yield
+    finally:
+        filter_module.channel_tail = original
+
+
+def timed_grid(args: argparse.Namespace, entry: ModelEntry, options: GridOptions, name: str) -> float:
+    """Seconds per image of the grid on ``args.images`` images after one warm-up image (its own
+    store each time: nothing is skipped)."""
+    samples = load_dataset(args.data)[: args.images + 1]
+    methods = method_names() if args.methods == "all" else args.methods.split(",")
+    with tempfile.TemporaryDirectory() as folder, ResultStore(Path(folder) / "r.sqlite") as store:
+        GridRunner(store, name, samples[:1], [entry], methods, options, progress=False).run()
+        start = time.perf_counter()
+        GridRunner(store, name, samples[1:], [entry], methods, options, progress=True).run()
+        return (time.perf_counter() - start) / args.images
+
+
+def compare(args: argparse.Namespace, entry: ModelEntry) -> None:
+    """Part 2: the old path against the new one, in the same run."""
+    with tail_replays():
+        old = timed_grid(args, entry, grid_options(args, "float32", False), "old")
+    new = timed_grid(args, entry, grid_options(args, args.precision, args.compile), "new")
+    print(
+        f"\nwhole grid ({args.methods} x {args.metrics}, {entry.label}, {args.images} image(s) after a "
+        f"warm-up): old path (float32, tail replays) {old:.1f} s per image; new path ({args.precision}, "
+        f"per-channel corrections{', compiled' if args.compile else ''}) {new:.1f} s per image "
+        f"-> ratio {new / old:.2f}"
+    )
 
 
 def memory(args: argparse.Namespace, entry: ModelEntry, store: ResultStore) -> None:
@@ -117,6 +176,9 @@ def main() -> None:
     parser.add_argument("--metrics", default="deletion,insertion,attack,pointing")
     parser.add_argument("--device", default=None)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model's passes")
+    parser.add_argument("--compare", action="store_true", help="the old path against the new one")
     parser.add_argument(
         "--store", type=Path, default=None, help="keep the results here (default: a temp file)"
     )
@@ -136,7 +198,9 @@ def main() -> None:
         tempfile.TemporaryDirectory() as folder,
         ResultStore(args.store or Path(folder) / "r.sqlite") as store,
     ):
-        if args.images:
+        if args.compare and args.images:
+            compare(args, entry)
+        elif args.images:
             grid(args, entry, store)
         if args.memory_images:
             memory(args, entry, store)

@@ -1,67 +1,268 @@
-"""Tuning SUNY's defaults on development data: every metric for every candidate, against its cost.
+"""SUNY at its best, by a procedure fixed before looking (issue 11): every candidate and every
+baseline on the development crops, every metric, and a rule that picks the defaults.
 
-Procedure (documented in docs/results/tuning/README.md, which this script writes):
+Procedure:
 
-- Development split: the first ``--per-class`` images of each class of
-  ``../shared/data/ilsvrc-val-crops`` (sorted by image id), explained for their ground-truth class.
-- Candidates: cause type (feature, filter) x (set size, Shapley permutations) from ``--configs`` x
-  the combination of N and S (sum, product, necessity, sufficiency). The 2K singleton
-  interventions are computed once per image and cause type and shared by every candidate; each
-  candidate's cost is counted as if it ran alone (singletons + its own coalitions).
-- Metrics: deletion and insertion AUC (``--step`` pixels per step; the tuning uses a coarser step
-  than the published protocol's 224 to fit a CPU), overall = insertion - deletion, the
-  energy-based pointing game, and the saliency attack (flip rate, mean size, score).
+- Development crops: ``../shared/data/ilsvrc-val-crops`` (all 200 by default, in image-id order),
+  each explained for its ground-truth classes; the model's default layer (Lite0: the head's
+  activation); float32; curves at ``--step`` pixels per step (coarser than the published 224).
+- Candidates: cause (feature, filter) x set size {4, 8, 16, 32} x combination {sum, product, N
+  alone, S alone}, 16 permutations. The singleton interventions of an image are made once per cause
+  and serve every candidate; each candidate's cost is the interventions it asks for alone.
+- Baselines: every registered non-SUNY method with its defaults, scored the same way.
+- Metrics: overall AUC (insertion - deletion), the attack score at tau (flip rate / mean size of the
+  true map) and the pointing game, each with the paired standard error of the candidate's difference
+  to the best baseline on that metric (per-image differences; the attack score, a ratio over the
+  set, by a paired bootstrap of the images). Deletion, insertion, flip rate, size and the literal
+  attack (tau = 0) are reported too.
+- Rule: the candidate that beats the best baseline by at least 2 standard errors on the most of the
+  three metrics wins; ties go to the cheaper one (fewer interventions), then to the higher overall
+  AUC.
 
-Writes ``candidates.csv`` (one row per image and candidate), ``summary.csv`` (means per candidate),
-``fidelity_vs_cost.png`` and the README.
+Resumable: ``candidates.csv`` gets each image's rows as soon as they exist; a new run skips the
+images already there. ``--summarise`` writes the summary and the README from what is there.
 
-    python benchmarks/tune_suny.py --per-class 1 --out docs/results/tuning
+    python benchmarks/tune_suny.py --out docs/results/tuning            # all 200 crops (hours)
+    python benchmarks/tune_suny.py --limit 20 --out /tmp/tuning         # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import platform
+import random
+import statistics
 import time
 from pathlib import Path
 
 import torch
 from common import describe_device
 
-from suny import Suny, load_image, load_model
-from suny.data import ilsvrc_kaggle
-from suny.evaluation import ScoringSettings, score_maps
+from suny import Suny, load_model
+from suny.data import Sample, ilsvrc_kaggle
+from suny.engine import compiled_passes
+from suny.evaluation import ScoringSettings, predicted_class, preprocessed_image, score_image, score_maps
 from suny.method.suny import COMBINATIONS, combine
 from suny.metrics.attack import attack_score
+from suny.registry import create_method, method_names
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ilsvrc-val-crops"
-METRICS = ("deletion", "insertion", "overall", "pointing", "attack_flip", "attack_size")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
+SIZES = (4, 8, 16, 32)
+CAUSES = ("feature", "filter")
+METRICS = ("deletion", "insertion", "attack", "pointing")
+SCORES = (
+    "deletion_auc",
+    "insertion_auc",
+    "overall",
+    "pointing",
+    "attack_flip",
+    "attack_size",
+    "attack_flip_literal",
+    "attack_size_literal",
+)
+#: The three metrics of the rule (higher is better for each).
+RULE = ("overall", "attack_score", "pointing")
 
 
-def development_split(samples, per_class: int):
-    taken: dict[int, int] = {}
-    chosen = []
-    for sample in samples:
-        label = sample.classes[0]
-        if taken.get(label, 0) < per_class:
-            taken[label] = taken.get(label, 0) + 1
-            chosen.append(sample)
-    return chosen
+def candidate_name(cause: str, size: int, combination: str) -> str:
+    return f"suny-{cause} size={size} {combination}"
 
 
-def score(model, sample, image, target, maps, step, seed) -> list[dict[str, float]]:
-    """Every metric for each map of ``maps`` (M, H, W) of one image and class, through
-    :func:`~suny.evaluation.score_maps` (the scorer of ``suny bench`` and ``suny evaluate``)."""
-    named = {str(i): maps[i : i + 1] for i in range(len(maps))}
-    todo = dict.fromkeys(named, ("deletion", "insertion", "attack", "pointing"))
-    settings = ScoringSettings(step=step, seed=seed)
-    scores = score_maps(model, sample, image, [target], named, todo, settings)
-    names = {"deletion": "deletion_auc", "insertion": "insertion_auc"}
-    return [
-        {metric: float(scores[name].values()[names.get(metric, metric)][0]) for metric in METRICS}
-        for name in named
-    ]
+def image_rows(model, sample: Sample, settings: ScoringSettings, permutations: int) -> list[dict]:
+    """Every candidate's and every baseline's scores on one image (means over its classes)."""
+    image = preprocessed_image(model, sample)
+    predicted = predicted_class(model, image)
+    targets = list(sample.classes) or [predicted]
+    rows = []
+    maps: dict[str, torch.Tensor] = {}
+    costs: dict[str, tuple[int, float]] = {}
+    for cause in CAUSES:
+        suny = Suny(model, cause=cause, permutations=permutations, seed=settings.seed)
+        causes = suny.prepare(image)
+        singletons = suny.singletons(causes)
+        for size in SIZES:
+            suny.set_size = size
+            explanations = [suny.explain_class(causes, singletons, t) for t in targets]
+            asked = statistics.mean(e.interventions for e in explanations)
+            seconds = statistics.mean(e.seconds for e in explanations)
+            for combination in COMBINATIONS:
+                name = candidate_name(cause, size, combination)
+                maps[name] = torch.stack(
+                    [combine(e.necessity_map, e.sufficiency_map, combination) for e in explanations]
+                )
+                costs[name] = (round(asked), seconds)
+    todo = dict.fromkeys(maps, METRICS)
+    scored = score_maps(model, sample, image, targets, maps, todo, settings, predicted)
+    for name, scores in scored.items():
+        rows.append(row(sample, name, "suny", scores.values(), *costs[name]))
+    for name in method_names():
+        if name.startswith("suny"):
+            continue
+        method = create_method(name, model, seed=settings.seed, precision=settings.precision)
+        result = score_image(method, sample, {name: METRICS}, settings, image, targets)
+        rows.append(row(sample, name, "baseline", result.maps[name].values(), 0, result.explain_seconds))
+    return rows
+
+
+def row(sample: Sample, name: str, kind: str, values: dict, interventions: int, seconds: float) -> dict:
+    return {
+        "image_id": sample.image_id,
+        "candidate": name,
+        "kind": kind,
+        "interventions": interventions,
+        "seconds": round(seconds, 3),
+        **{score: float(values[score].float().nanmean()) for score in SCORES},
+    }
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            {k: v if k in ("image_id", "candidate", "kind") else float(v) for k, v in r.items()}
+            for r in csv.DictReader(handle)
+        ]
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+# ------------------------------------------------------------------------------------ the rule
+def per_candidate(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """candidate -> image -> row, on the images every candidate has."""
+    table: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        table.setdefault(r["candidate"], {})[r["image_id"]] = r
+    common = set.intersection(*(set(images) for images in table.values()))
+    return {name: {i: images[i] for i in sorted(common)} for name, images in table.items()}
+
+
+def metric_values(images: dict[str, dict], metric: str) -> list[float]:
+    if metric == "attack_score":
+        raise ValueError("the attack score is over the set")
+    return [images[i][metric] for i in images]
+
+
+def set_score(images: dict[str, dict], metric: str, keys: list[str]) -> float:
+    """A metric over ``keys`` images: the mean, or the attack score (mean flip / mean size)."""
+    if metric.startswith("attack_score"):
+        suffix = metric.removeprefix("attack_score")
+        flips = torch.tensor([images[k][f"attack_flip{suffix}"] for k in keys])
+        sizes = torch.tensor([images[k][f"attack_size{suffix}"] for k in keys])
+        return attack_score(flips, sizes)
+    return statistics.fmean(v for k in keys if not math.isnan(v := images[k][metric]))
+
+
+def paired(
+    ours: dict[str, dict], theirs: dict[str, dict], metric: str, resamples: int = 1000
+) -> tuple[float, float]:
+    """(difference, standard error) of ``metric`` between two rows over their images: per-image
+    differences for means, a paired bootstrap (seeded) for the attack score."""
+    keys = list(ours)
+    if not metric.startswith("attack_score"):
+        pairs = [(ours[k][metric], theirs[k][metric]) for k in keys]
+        differences = [a - b for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
+        error = (
+            statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else math.nan
+        )
+        return statistics.fmean(differences), error
+    generator = random.Random(0)
+    difference = set_score(ours, metric, keys) - set_score(theirs, metric, keys)
+    draws = []
+    for _ in range(resamples):
+        sample = [keys[generator.randrange(len(keys))] for _ in keys]
+        draws.append(set_score(ours, metric, sample) - set_score(theirs, metric, sample))
+    finite = [d for d in draws if math.isfinite(d)]
+    return difference, statistics.stdev(finite) if len(finite) > 1 else math.nan
+
+
+def summarise(rows: list[dict]) -> tuple[list[dict], dict[str, str], str]:
+    """Every row's means, and each candidate's difference to the best baseline per rule metric;
+    returns (summary rows, best baseline per metric, the winning candidate)."""
+    table = per_candidate(rows)
+    keys = {name: list(images) for name, images in table.items()}
+    shown = (*SCORES, "attack_score", "attack_score_literal")
+    kinds = {r["candidate"]: r["kind"] for r in rows}
+    summary = []
+    for name, images in table.items():
+        entry = {"candidate": name, "kind": kinds[name], "images": len(images)}
+        entry["interventions"] = statistics.fmean(images[k]["interventions"] for k in keys[name])
+        entry["seconds"] = statistics.fmean(images[k]["seconds"] for k in keys[name])
+        entry |= {metric: set_score(images, metric, keys[name]) for metric in shown}
+        summary.append(entry)
+    baselines = [s for s in summary if s["kind"] == "baseline"]
+    best = {metric: max(baselines, key=lambda s: s[metric])["candidate"] for metric in RULE}
+    for entry in summary:
+        if entry["kind"] != "suny":
+            continue
+        wins = 0
+        for metric in RULE:
+            difference, error = paired(table[entry["candidate"]], table[best[metric]], metric)
+            entry[f"{metric}_vs_best"], entry[f"{metric}_stderr"] = difference, error
+            entry[f"{metric}_beats"] = bool(difference > 0 and difference >= 2 * error)
+            wins += entry[f"{metric}_beats"]
+        entry["wins"] = wins
+    candidates = [s for s in summary if s["kind"] == "suny"]
+    winner = min(candidates, key=lambda s: (-s["wins"], s["interventions"], -s["overall"]))["candidate"]
+    return summary, best, winner
+
+
+# ----------------------------------------------------------------------------------- writing
+def write_summary(out: Path, rows: list[dict], args: argparse.Namespace, device: str, seconds: float) -> None:
+    summary, best, winner = summarise(rows)
+    with (out / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
+        fields = list(dict.fromkeys(k for s in summary for k in s))
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(summary)
+    header = ["candidate", "interventions", "overall ↑", "Δ overall vs best", "attack score ↑",
+              "Δ attack", "pointing ↑", "Δ pointing", "wins", "deletion ↓", "insertion ↑",
+              "flip / size", "attack τ=0 (flip / size)"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def delta(s: dict, metric: str) -> str:
+        if f"{metric}_vs_best" not in s:
+            return ""
+        mark = " **✓**" if s[f"{metric}_beats"] else ""
+        return f"{s[f'{metric}_vs_best']:+.3f} ± {s[f'{metric}_stderr']:.3f}{mark}"
+
+    for s in sorted(summary, key=lambda s: (s["kind"] != "suny", s["candidate"])):
+        lines.append(
+            f"| {s['candidate']} | {s['interventions']:.0f} | {s['overall']:.3f} | {delta(s, 'overall')} | "
+            f"{s['attack_score']:.3f} | {delta(s, 'attack_score')} | {s['pointing']:.3f} | "
+            f"{delta(s, 'pointing')} | {s.get('wins', '')} | {s['deletion_auc']:.3f} | "
+            f"{s['insertion_auc']:.3f} | "
+            f"{s['attack_flip']:.3f} / {s['attack_size']:.3f} | {s['attack_score_literal']:.3f} "
+            f"({s['attack_flip_literal']:.3f} / {s['attack_size_literal']:.3f}) |"
+        )
+    images = summary[0]["images"]
+    best_text = ", ".join(f"{metric}: {name}" for metric, name in best.items())
+    text = f"""# Tuning SUNY's defaults
+
+Generated by `python benchmarks/tune_suny.py --step {args.step} --permutations {args.permutations}
+--seed {args.seed}` on {device} ({platform.node() or "this machine"}): {images} development crops
+(`../shared/data/ilsvrc-val-crops`, ground-truth classes), {args.model} at its default layer,
+float32, curves at {args.step} pixels per step; {seconds / 3600:.1f} h of computing over the runs. The
+procedure, fixed before looking, is in the script's docstring; `candidates.csv` has every image's
+numbers, `summary.csv` every mean.
+
+Best baseline per metric (the reference of the Δ columns): {best_text}. Δ is the candidate minus
+that baseline, paired over the same images, ± its standard error; ✓ marks a lead of at least two
+standard errors. **Winner by the rule: `{winner}`.**
+
+{chr(10).join(lines)}
+"""
+    (out / "README.md").write_text(text, encoding="utf-8")
+    print(text)
 
 
 def main() -> None:
@@ -70,146 +271,39 @@ def main() -> None:
     )
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--model", default="efficientnet-lite0")
-    parser.add_argument("--per-class", type=int, default=1)
-    parser.add_argument("--configs", default="4x16,8x16,8x32,16x16", help="set_size x permutations, ...")
-    parser.add_argument("--causes", default="feature,filter")
-    parser.add_argument("--step", type=int, default=896)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N crops")
+    parser.add_argument("--step", type=int, default=2240, help="pixels per curve step (default: 2240)")
+    parser.add_argument("--permutations", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model's passes")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="docs/results/tuning")
+    parser.add_argument("--summarise", action="store_true", help="only write the summary of what is there")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
-    model = load_model(args.model, device=device)
-    configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
-    samples = development_split(ilsvrc_kaggle(args.data), args.per_class)
-    rows: list[dict] = []
-    started = time.perf_counter()
-    for number, sample in enumerate(samples, 1):
-        pil = load_image(sample.path, min_side=model.preprocessing.resize)
-        image = model.preprocess(pil).to(device)
-        target = sample.classes[0]
-        for cause in args.causes.split(","):
-            suny = Suny(model, cause=cause, seed=args.seed)
-            clock = time.perf_counter()
-            causes = suny.prepare(image)
-            singletons = suny.singletons(causes, clock)
-            for set_size, permutations in configs:
-                suny.set_size, suny.permutations = set_size, permutations
-                explanation = suny.explain_class(causes, singletons, target)
-                passes, seconds = explanation.forward_passes, explanation.seconds
-                maps = torch.stack(
-                    [combine(explanation.necessity_map, explanation.sufficiency_map, c) for c in COMBINATIONS]
-                ).to(device)
-                for combination, metrics in zip(
-                    COMBINATIONS, score(model, sample, image, target, maps, args.step, args.seed)
-                ):
-                    rows.append(
-                        {
-                            "image_id": sample.image_id,
-                            "cause": cause,
-                            "set_size": set_size,
-                            "permutations": permutations,
-                            "combination": combination,
-                            "forward_passes": passes,
-                            "seconds": round(seconds, 3),
-                            **metrics,
-                        }
-                    )
-        print(
-            f"[{number}/{len(samples)}] {sample.image_id} done, {time.perf_counter() - started:.0f} s",
-            flush=True,
-        )
-        write_csv(out / "candidates.csv", rows)
-    summary = summarise(rows)
-    write_csv(out / "summary.csv", summary)
-    plot(summary, out / "fidelity_vs_cost.png")
-    write_readme(out, args, summary, len(samples), time.perf_counter() - started, describe_device(device))
-
-
-def summarise(rows: list[dict]) -> list[dict]:
-    keys = sorted({(r["cause"], r["set_size"], r["permutations"], r["combination"]) for r in rows})
-    summary = []
-    for cause, set_size, permutations, combination in keys:
-        group = [
-            r
-            for r in rows
-            if (r["cause"], r["set_size"], r["permutations"], r["combination"])
-            == (cause, set_size, permutations, combination)
-        ]
-        means = {m: sum(r[m] for r in group) / len(group) for m in (*METRICS, "forward_passes", "seconds")}
-        flips = torch.tensor([r["attack_flip"] for r in group])
-        sizes = torch.tensor([r["attack_size"] for r in group])
-        summary.append(
-            {
-                "cause": cause,
-                "set_size": set_size,
-                "permutations": permutations,
-                "combination": combination,
-                "images": len(group),
-                **{k: round(v, 4) for k, v in means.items()},
-                "attack_score": round(attack_score(flips, sizes), 4),
-            }
-        )
-    return summary
-
-
-def plot(summary: list[dict], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(11, 4.2))
-    for axis, metric in zip(figure.subplots(1, 3), ("overall", "pointing", "attack_score")):
-        for cause, marker in (("feature", "o"), ("filter", "s")):
-            for combination in COMBINATIONS:
-                points = sorted(
-                    (r["forward_passes"], r[metric], f"{r['set_size']}x{r['permutations']}")
-                    for r in summary
-                    if r["cause"] == cause and r["combination"] == combination
-                )
-                if not points:
-                    continue
-                xs, ys, labels = zip(*points)
-                axis.plot(xs, ys, marker=marker, label=f"{cause}, {combination}")
-                for x, y, label in zip(xs, ys, labels):
-                    axis.annotate(label, (x, y), fontsize=6, alpha=0.7)
-        axis.set_xscale("log")
-        axis.set_xlabel("forward passes per image")
-        axis.set_title(metric)
-    figure.axes[0].legend(fontsize=6)
-    figure.tight_layout()
-    figure.savefig(path, dpi=130)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def write_readme(out: Path, args, summary: list[dict], images: int, seconds: float, device: str) -> None:
-    header = ["cause", "set x perm", "combination", "passes", "deletion ↓", "insertion ↑", "overall ↑",
-              "pointing ↑", "attack score ↑"]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in summary:
-        lines.append(
-            f"| {r['cause']} | {r['set_size']}x{r['permutations']} | {r['combination']} | "
-            f"{r['forward_passes']:.0f} | {r['deletion']:.4f} | {r['insertion']:.4f} | {r['overall']:.4f} | "
-            f"{r['pointing']:.4f} | {r['attack_score']:.4f} |"
-        )
-    text = f"""# Tuning SUNY's defaults
-
-Generated by `python benchmarks/tune_suny.py --per-class {args.per_class} --configs {args.configs}
---step {args.step} --seed {args.seed}` on {device} ({platform.node() or "this machine"}), {images} images,
-{seconds / 60:.0f} minutes. The procedure is in the script's docstring; every candidate and every
-metric is listed, not only the winners (`candidates.csv` has the per-image numbers).
-
-{chr(10).join(lines)}
-
-![fidelity versus cost](fidelity_vs_cost.png)
-"""
-    (out / "README.md").write_text(text, encoding="utf-8")
+    path = out / "candidates.csv"
+    rows = read_rows(path)
+    elapsed = out / "seconds.txt"
+    seconds = float(elapsed.read_text()) if elapsed.is_file() else 0.0
+    if not args.summarise:
+        model = load_model(args.model, device=device)
+        settings = ScoringSettings(step=args.step, seed=args.seed)
+        done = {r["image_id"] for r in rows}
+        samples = [s for s in ilsvrc_kaggle(args.data)[: args.limit] if s.image_id not in done]
+        for number, sample in enumerate(samples, 1):
+            start = time.perf_counter()
+            with compiled_passes(args.compile):
+                new = image_rows(model, sample, settings, args.permutations)
+            append_rows(path, new)
+            rows += new
+            seconds += time.perf_counter() - start
+            elapsed.write_text(f"{seconds:.1f}")
+            print(
+                f"[{len(done) + number}] {sample.image_id}: {time.perf_counter() - start:.0f} s", flush=True
+            )
+    write_summary(out, rows, args, describe_device(device), seconds)
 
 
 if __name__ == "__main__":

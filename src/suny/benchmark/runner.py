@@ -38,7 +38,7 @@ from suny.benchmark.records import ExplanationKey, Score, png_bytes
 from suny.benchmark.store import ResultStore
 from suny.data.images import load_image
 from suny.data.sample import Sample
-from suny.engine import Precision
+from suny.engine import Precision, compiled_passes
 from suny.errors import SunyError
 from suny.evaluation.scoring import (
     METRICS,
@@ -97,8 +97,11 @@ class Shard:
 class GridOptions:
     """What to compute and how. ``sanity_images``: only the first N images of the dataset get the
     (expensive) sanity check; ``examples``: the first N images keep their maps for the gallery;
-    ``batch_size``: of the metrics' forward passes; ``method_options``: method -> options (a
-    method's ``batch_size`` among them is not part of its configuration)."""
+    ``batch_size``: of the metrics' forward passes; ``precision``: of every batched pass;
+    ``attack_threshold``: tau of the attack's true map; ``compile``: compile the model's passes
+    (:func:`~suny.engine.compiled_passes`; like the batch size, not part of a configuration);
+    ``method_options``: method -> options (a method's ``batch_size`` among them is not part of its
+    configuration)."""
 
     metrics: tuple[str, ...] = ("deletion", "insertion", "attack", "pointing")
     seed: int = 0
@@ -106,6 +109,7 @@ class GridOptions:
     batch_size: int = 64
     precision: Precision = "float32"
     attack_threshold: float = THRESHOLD
+    compile: bool = False
     sanity_steps: int | None = 5
     sanity_images: int | None = None
     examples: int = 4
@@ -284,7 +288,8 @@ class GridRunner:
         )
         for index, sample in bar:
             try:
-                computed = self._image(index, sample, run)
+                with compiled_passes(self.options.compile):
+                    computed = self._image(index, sample, run)
             except SunyError as err:  # an unreadable image: report it, keep going, retry next run
                 tqdm.write(f"suny bench: {sample.image_id}: {err}", file=sys.stderr)
                 totals.failed += 1

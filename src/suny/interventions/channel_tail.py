@@ -114,6 +114,12 @@ class ChannelTail:
     rest: fx.GraphModule
     boundary: Boundary
 
+    @property
+    def light(self) -> bool:
+        """Whether what follows the mixing operation has no convolution (a few cheap operations per
+        coalition, which large batches serve best)."""
+        return not any(isinstance(m, nn.Conv2d) for m in self.rest.modules())
+
     def logits(self, keep: Tensor) -> Tensor:
         """Logits for keep-masks ``keep`` (B, K)."""
         size = keep.shape[0]

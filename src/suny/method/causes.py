@@ -200,8 +200,10 @@ class FilterCauses(Causes[bytes]):
     ) -> None:
         conv = model.filter_layer(layer)
         replay = FilterReplay(model, conv, image, layer if layer != conv else None)
-        # Per-channel corrections cost little per row: large batches amortise each pass's overhead.
-        rows = batch_size if replay.path != "channelwise" else max(batch_size, CHANNELWISE_BATCH)
+        # Per-channel corrections with a light rest cost little per row: large batches amortise each
+        # pass's overhead.
+        fast = replay.channel_tail
+        rows = max(batch_size, CHANNELWISE_BATCH) if fast is not None and fast.light else batch_size
         super().__init__(model, image, ForwardEngine(replay.logits, model.device, rows, precision), progress)
         self.layer, self.replay, self.logits = conv, replay, replay.clean_logits
         self._setup_passes = 1

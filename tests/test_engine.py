@@ -1,0 +1,88 @@
+"""The forward engine: precision resolution (auto, emulated bfloat16 falling back once), batching,
+the classes it returns, and a small version of the bfloat16 agreement check on real crops."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from helpers.models import ChannelSumNet, toy_classifier
+
+from suny.data import ilsvrc_kaggle
+from suny.engine import ForwardEngine, autocast, precision, resolve_precision
+from suny.evaluation import ScoringSettings, score_image
+from suny.registry import create_method
+
+CPU = torch.device("cpu")
+
+
+def test_auto_takes_bfloat16_only_where_it_is_native(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
+    assert resolve_precision("auto", CPU) == "bfloat16"
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: False)
+    assert resolve_precision("auto", CPU) == "float32"
+    assert resolve_precision("auto", torch.device("cuda")) == "bfloat16"
+    assert resolve_precision("float32", CPU) == "float32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve_precision("int8", CPU)
+
+
+def test_emulated_bfloat16_falls_back_to_float32_with_one_warning(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: False)
+    precision._warn_emulated.cache_clear()
+    with pytest.warns(RuntimeWarning, match="not native on this CPU"):
+        assert resolve_precision("bfloat16", CPU) == "float32"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bfloat16", CPU) == "float32"  # said once only
+    assert isinstance(autocast(CPU, "bfloat16"), type(autocast(CPU, "float32")))
+
+
+def test_engine_batches_and_returns_the_classes_asked_for():
+    """Seven inputs in batches of three: three passes, the same numbers as one big batch, per-input
+    targets, a set of classes, or every class."""
+    model = toy_classifier(ChannelSumNet([[1, 0, 0], [0, 1, 0]], [0, 0], [1, 1]), size=4)
+    inputs = torch.rand(7, 3, 4, 4)
+    engine = ForwardEngine.for_model(model, batch_size=3)
+    everything = engine.probabilities(7, inputs.__getitem__)
+    assert engine.passes == 7 and everything.shape == (7, 2)
+    torch.testing.assert_close(everything, model(inputs).softmax(dim=1))
+    targets = torch.tensor([0, 1, 0, 1, 0, 1, 1])
+    torch.testing.assert_close(
+        engine.probabilities(7, inputs.__getitem__, targets=targets),
+        everything.gather(1, targets[:, None])[:, 0],
+    )
+    torch.testing.assert_close(
+        engine.probabilities(7, inputs.__getitem__, classes=torch.tensor([1])), everything[:, 1:]
+    )
+    assert engine.predictions(7, inputs.__getitem__).tolist() == everything.argmax(dim=1).tolist()
+    with pytest.raises(ValueError, match="targets or classes"):
+        engine.probabilities(7, inputs.__getitem__, targets=targets, classes=targets)
+
+
+@pytest.mark.skipif(not precision.cpu_has_native_bfloat16(), reason="this CPU has no native bfloat16")
+def test_bfloat16_moves_the_evaluation_little_on_real_crops(lite0, shared_data):
+    """The small version of ``benchmarks/bf16_agreement.py``: on two crops, Grad-CAM's and
+    SUNY-filter's deletion and insertion AUCs move by less than 0.02 and SUNY-filter's hypothesised
+    sets stay the same (measured on 10 crops: they did on every one)."""
+    samples = ilsvrc_kaggle(shared_data / "ilsvrc-val-crops")[:2]
+    for name in ("gradcam", "suny-filter"):
+        scores = {}
+        for chosen in ("float32", "bfloat16"):
+            method = (
+                create_method(name, lite0, precision=chosen, set_size=4)
+                if name.startswith("suny")
+                else (create_method(name, lite0, precision=chosen))
+            )
+            settings = ScoringSettings(step=224 * 56, precision=chosen)
+            scores[chosen] = [
+                score_image(method, s, {name: ("deletion", "insertion")}, settings) for s in samples
+            ]
+        for exact, reduced in zip(scores["float32"], scores["bfloat16"]):
+            for score in ("deletion_auc", "insertion_auc"):
+                difference = exact.maps[name].values()[score] - reduced.maps[name].values()[score]
+                assert float(difference.abs().max()) < 0.02, (name, score)
+            if name == "suny-filter":
+                assert exact.extras[0].necessary_set == reduced.extras[0].necessary_set
+                assert exact.extras[0].sufficient_set == reduced.extras[0].sufficient_set
