@@ -10,6 +10,9 @@
 4. The forward passes SUNY-feature does not spend (known answers: constant maps, duplicate masks,
    the image itself): interventions asked for against passes run, per image, on development crops,
    at the default layer and at Lite0's head.
+5. Several classes from one set of passes: explaining the five most probable classes of an image
+   against explaining its top class, for SUNY-feature, SUNY-filter, Score-CAM and RISE (target: at
+   most 1.5x).
 
     python benchmarks/bench_suny.py                           # everything on this machine's CPU
     python benchmarks/bench_suny.py --device cuda --batch-size 256 --skip-main-job
@@ -101,6 +104,20 @@ def passes_saved(model, layer: str, crops: int, precision: str) -> str:
     )
 
 
+def five_classes_against_one(model, image, precision: str) -> list[str]:
+    """Seconds of the top five classes of ``image`` over seconds of its top class, per method."""
+    device = model.device
+    top = model.probabilities(image[None])[0].argsort(descending=True)[:5].tolist()
+    lines = []
+    for name in ("suny", "suny-filter", "scorecam", "rise"):
+        method = create_method(name, model, precision=precision)
+        method(image[None], top[:1])  # warm-up (tracing, kernels)
+        one = timed(lambda m=method: m(image[None], top[:1]), device)
+        five = timed(lambda m=method: m(image[None].expand(5, -1, -1, -1), top), device)
+        lines.append(f"  {name:12s} 1 class {one:7.2f} s, 5 classes {five:7.2f} s -> ratio {five / one:.2f}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,7 +129,7 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=10, help="development crops for the passes saved")
     parser.add_argument("--skip-main-job", action="store_true")
     parser.add_argument(
-        "--skip", default="", help="comma-separated sections to skip: throughput,filter,passes"
+        "--skip", default="", help="comma-separated sections to skip: throughput,filter,passes,classes"
     )
     args = parser.parse_args()
     skip = set(args.skip.split(","))
@@ -139,6 +156,9 @@ def main() -> None:
             print(f"SUNY-filter per image against one Grad-CAM ({precision}):")
             for name, weights in ((args.model, "default"), ("resnet50", "none"), ("vgg16", "none")):
                 print(filter_against_gradcam(name, weights, device, precision))
+    if "classes" not in skip:
+        print(f"Five classes against one ({args.model} {layer}, {precisions[-1]}; target at most 1.5x):")
+        print("\n".join(five_classes_against_one(model, image, precisions[-1])))
     if "passes" not in skip and DATA.is_dir():
         print("SUNY-feature passes not spent (known or shared answers):")
         for explained in dict.fromkeys([layer, "_head_activation"]):

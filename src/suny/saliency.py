@@ -18,6 +18,7 @@ registry names that select them: SUNY-feature returns ``suny`` (the combined map
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,6 +28,19 @@ from torch import Tensor
 from suny.engine import ForwardEngine, Precision, resolve_precision
 from suny.errors import SunyError, TargetError
 from suny.models.wrapper import ImageClassifier
+
+
+def equal_runs(values: Tensor, rows: Sequence[int] | None = None) -> list[list[int]]:
+    """``rows`` of ``values`` (default: all) in runs of consecutive equal rows. Called on a batch of
+    images, the runs are the classes of one image, which share the interventions that do not depend
+    on the class (masked inputs, SUNY's singletons): a method explains each run at once."""
+    groups: list[list[int]] = []
+    for row in range(len(values)) if rows is None else rows:
+        if groups and torch.equal(values[groups[-1][0]], values[row]):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
 
 
 @dataclass

@@ -12,7 +12,7 @@ from suny.engine import Precision
 from suny.method.causes import FilterCauses
 from suny.models.wrapper import ImageClassifier
 from suny.ops import upsample
-from suny.saliency import SaliencyResult
+from suny.saliency import SaliencyResult, equal_runs
 
 
 @dataclass
@@ -55,16 +55,22 @@ class CexCNN(Baseline):
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         assert self.layer is not None
-        maps, records = [], []
-        for image, target in zip(images, targets):
-            causes = FilterCauses(self.model, self.layer, image[None], self.batch_size, self.precision)
+        maps: list[Tensor] = [images.new_zeros(0)] * len(images)
+        records: list[CexCNNRecord | None] = [None] * len(images)
+        for rows in equal_runs(images):  # the classes of one image share its deletions
+            causes = FilterCauses(
+                self.model, self.layer, images[rows[0]][None], self.batch_size, self.precision
+            )
             count = causes.num_causes
             deleted = causes.probabilities(torch.eye(count, dtype=torch.bool), torch.arange(count), "remove")
-            importance = causes.clean_probabilities()[target] - deleted[:, int(target)]
-            kept = importance > self.threshold
+            clean = causes.clean_probabilities()
             activations = causes.layer_maps[0].float().cpu()
-            mean = (activations * kept[:, None, None]).sum(dim=0) / kept.sum().clamp_min(1)
-            cam = upsample(mean.relu()[None, None], (image.shape[-2], image.shape[-1]))[0, 0]
-            maps.append(cam / cam.max().clamp_min(torch.finfo(cam.dtype).tiny))
-            records.append(CexCNNRecord(importance=importance, kept=kept))
+            for row in rows:
+                target = int(targets[row])
+                importance = clean[target] - deleted[:, target]
+                kept = importance > self.threshold
+                mean = (activations * kept[:, None, None]).sum(dim=0) / kept.sum().clamp_min(1)
+                cam = upsample(mean.relu()[None, None], (images.shape[-2], images.shape[-1]))[0, 0]
+                maps[row] = cam / cam.max().clamp_min(torch.finfo(cam.dtype).tiny)
+                records[row] = CexCNNRecord(importance=importance, kept=kept)
         return SaliencyResult(maps=torch.stack(maps).to(images.device), extras=records)

@@ -18,7 +18,7 @@ from suny.engine import ForwardEngine
 from suny.models.hooks import forward_hooks
 from suny.models.wrapper import ImageClassifier, preserved_mode
 from suny.ops import minmax, upsample
-from suny.saliency import SaliencyMethod, SaliencyResult
+from suny.saliency import SaliencyMethod, SaliencyResult, equal_runs
 
 
 class Baseline(SaliencyMethod):
@@ -87,19 +87,27 @@ def mask_scores(
     """``s[b, k] = p_c(x_b * M_bk + substrate_b * (1 - M_bk))`` with ``M_bk = minmax(upsample(
     maps[b, k]))`` at input resolution (substrate 0 by default), (B, K).
 
-    Constant maps are skipped (``s = 0``), as the official Score-CAM and Group-CAM code does; the
-    masked inputs of every image run together through ``engine``.
+    Constant maps are skipped (``s = 0``), as the official Score-CAM and Group-CAM code does. Rows
+    with the same image and maps (the classes of one image, for Score-CAM) share their masked
+    inputs: each runs once through ``engine`` for all their classes.
     """
-    flat = maps.flatten(start_dim=2)
-    varying = (flat.amax(dim=-1) > flat.amin(dim=-1)).nonzero()
-    b, k = varying.unbind(dim=1)
     size = tuple(images.shape[-2:])
-
-    def masked(chunk: slice) -> Tensor:
-        masks = minmax(upsample(maps[b[chunk], k[chunk]][:, None], size))
-        x = images[b[chunk]]
-        return x * masks if substrate is None else torch.lerp(substrate[b[chunk]], x, masks)
-
     scores = torch.zeros(maps.shape[:2], device=maps.device)
-    scores[b, k] = engine.probabilities(len(varying), masked, targets=targets[b])
+    for rows in equal_runs(images):
+        for group in equal_runs(maps, rows):
+            first = group[0]
+            flat = maps[first].flatten(start_dim=1)
+            (varying,) = (flat.amax(dim=-1) > flat.amin(dim=-1)).nonzero(as_tuple=True)
+            masks = maps[first, varying][:, None]
+            x = images[first]
+            base = None if substrate is None else substrate[first]
+
+            def masked(
+                chunk: slice, masks: Tensor = masks, x: Tensor = x, base: Tensor | None = base
+            ) -> Tensor:
+                weights = minmax(upsample(masks[chunk], size))
+                return x * weights if base is None else torch.lerp(base, x, weights)
+
+            probabilities = engine.probabilities(len(varying), masked, classes=targets[group])
+            scores[torch.tensor(group, device=maps.device)[:, None], varying[None, :]] = probabilities.T
     return scores

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -13,7 +13,7 @@ from suny.engine import Precision
 from suny.errors import SunyError
 from suny.models.wrapper import ImageClassifier
 from suny.ops import batched, minmax
-from suny.saliency import SaliencyResult
+from suny.saliency import SaliencyResult, equal_runs
 
 
 def grid_interpolation(cells: int, size: int, device: torch.device | None = None) -> Tensor:
@@ -74,6 +74,11 @@ class RiseMasks:
         return rows @ self.grids[index] @ cols.transpose(1, 2)
 
 
+def _masked(image: Tensor, masks: Tensor) -> Callable[[slice], Tensor]:
+    """``image * mask`` for any slice of ``masks``."""
+    return lambda chunk: image * masks[chunk, None]
+
+
 class RISE(Baseline):
     """RISE: ``map = minmax(sum_i p_c(x * M_i) M_i / (N p1))`` over ``N = masks`` random masks
     (:class:`RiseMasks`, grid ``grid_size``, keep probability ``p1``), drawn from the method's
@@ -117,10 +122,12 @@ class RISE(Baseline):
         mask_set = self.mask_set(size)
         saliency = images.new_zeros(len(images), size[0] * size[1])
         engine = self.engine()
+        groups = equal_runs(images)  # the classes of one image share its masked passes
         for chunk in batched(len(mask_set), self.batch_size):
             masks = mask_set.masks(chunk)
-            for b, (image, target) in enumerate(zip(images, targets)):
-                scores = engine.probabilities(len(masks), lambda s: image * masks[s, None], targets=target)  # noqa: B023
-                saliency[b] += scores @ masks.flatten(start_dim=1)
+            for rows in groups:
+                image = images[rows[0]]
+                scores = engine.probabilities(len(masks), _masked(image, masks), classes=targets[rows])
+                saliency[rows] += scores.T @ masks.flatten(start_dim=1)
         saliency /= len(mask_set) * self.p1
         return SaliencyResult(maps=minmax(saliency.view(-1, *size)))

@@ -19,7 +19,7 @@ from suny.cli.common import (
     seed_everything,
 )
 from suny.data import load_image, sample_image
-from suny.errors import SunyError
+from suny.errors import SunyError, TargetError
 from suny.method import COMBINATIONS, Explanation, Suny
 from suny.method.explanation import CauseType
 from suny.models import ImageClassifier
@@ -46,6 +46,7 @@ Each image gets a folder OUT/<image name>/ with index.html (open it in a browser
 examples:
   suny explain                                   # the sample cat photo, default model
   suny explain photo.jpg --target "tiger cat"    # explain a given class
+  suny explain photo.jpg --target top5 --cause filter   # the 5 most probable classes, side by side
   suny explain *.jpg --cause filter --out runs/x # SUNY-filter only (fast)
   suny explain cat.png --methods all             # also the 7 baselines, side by side
   suny explain x.jpg --model resnet50 --weights ft.pt --classes names.txt --layer layer4""",
@@ -62,7 +63,12 @@ examples:
         "--cause", choices=("feature", "filter", "both"), default="both", help="cause type (default: both)"
     )
     method.add_argument(
-        "--target", default="auto", help="class to explain: 'auto' (the prediction), an index or a name"
+        "--target",
+        action="append",
+        default=None,
+        help="the class(es) to explain: 'auto' (the prediction; default), 'topN' (the N most probable), "
+        "an index or a name; repeat it or separate by commas for several classes, which share the "
+        "singleton interventions and are drawn side by side",
     )
     method.add_argument(
         "--set-size",
@@ -116,9 +122,11 @@ def run(args: argparse.Namespace) -> int:
     for source in tqdm(sources, desc="images", unit="image", disable=None if len(sources) > 1 else True):
         try:
             image, name = _read(model, source)
-            target = None if args.target == "auto" else model.class_index(args.target)
+            targets = _targets(model, image, args.target or ["auto"])
             explanations = [
-                Suny(
+                explanation
+                for cause in causes
+                for explanation in Suny(
                     model,
                     args.layer,
                     cause=cause,
@@ -130,8 +138,7 @@ def run(args: argparse.Namespace) -> int:
                     precision=args.precision,
                     seed=args.seed,
                     progress=None,
-                ).explain(image, target)
-                for cause in causes
+                ).explain(image, targets)
             ]
             maps, seconds = _run_baselines(model, baselines, image, explanations[0].target, args)
             folder = out / name
@@ -153,6 +160,26 @@ def run(args: argparse.Namespace) -> int:
         _write_csv(out / "explanations.csv", rows)
         print(f"wrote {len(rows)} explanation(s) of {len(sources) - failures} image(s) to {out}/")
     return 2 if failures else 0
+
+
+def _targets(model: ImageClassifier, image: torch.Tensor, specs: list[str]) -> list[int]:
+    """The classes ``--target`` names for ``image``, in order, each once."""
+    ranked: list[int] | None = None
+    targets: list[int] = []
+    for spec in (part.strip() for text in specs for part in text.split(",")):
+        if not spec:
+            continue
+        if spec == "auto" or (spec.startswith("top") and spec[3:].isdigit()):
+            if ranked is None:
+                ranked = (
+                    model.probabilities(image[None].to(model.device))[0].argsort(descending=True).tolist()
+                )
+            targets += ranked[: 1 if spec == "auto" else int(spec[3:])]
+        else:
+            targets.append(model.class_index(spec))
+    if not targets:
+        raise TargetError("--target names no class: give auto, topN, indices or names")
+    return list(dict.fromkeys(targets))
 
 
 def _read(model: ImageClassifier, source: str) -> tuple[torch.Tensor, str]:

@@ -157,7 +157,9 @@ class ForwardEngine:
                 parts.append(probabilities)
         if parts:
             return torch.cat(parts)
-        return torch.zeros(0, device=self.device) if per_input is not None else torch.zeros(0, 0)
+        if per_input is not None:
+            return torch.zeros(0, device=self.device)
+        return torch.zeros(0, 0 if classes is None else len(classes), device=self.device)
 
     def predictions(self, count: int, build: BuildInputs) -> Tensor:
         """The argmax class (count,) of each input."""

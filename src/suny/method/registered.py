@@ -16,7 +16,7 @@ from suny.engine import Precision
 from suny.method.explanation import CauseType, Explanation
 from suny.method.suny import Suny
 from suny.models.wrapper import ImageClassifier
-from suny.saliency import SaliencyMethod, SaliencyResult
+from suny.saliency import SaliencyMethod, SaliencyResult, equal_runs
 
 
 class _SunyMethod(SaliencyMethod):
@@ -50,9 +50,10 @@ class _SunyMethod(SaliencyMethod):
         return 128 if device.type == "cuda" else 16
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
-        explanations: list[Explanation] = [
-            self.explainer.explain(image, int(target)) for image, target in zip(images, targets)
-        ]
+        """One explanation per row; the rows of one image share its singleton interventions."""
+        explanations: list[Explanation] = []
+        for rows in equal_runs(images):
+            explanations += self.explainer.explain(images[rows[0]], [int(targets[r]) for r in rows])
         outputs = {
             name: torch.stack([getattr(e, field) for e in explanations])
             for name, field in zip(self.map_names, self.fields)

@@ -71,7 +71,9 @@ def write_explanation_report(
     Args:
         out_dir: The folder, created if needed; files of the same names are replaced.
         image: The explained image, as the model saw it.
-        explanations: At most one per cause type (``feature``, ``filter``).
+        explanations: At most one per cause type (``feature``, ``filter``) and class; with several
+            classes, the files of each carry its class (``feature-class281-...``) and
+            ``classes.png`` shows the classes side by side, one row per cause type.
         predictions: The model's top classes (:func:`top_predictions`).
         concepts: Filter index -> concept name (:func:`~suny.visualisation.concepts.load_concepts`).
         methods: Other methods' maps (H, W) in [0, 1] by name, drawn beside SUNY in ``comparison.png``.
@@ -83,15 +85,16 @@ def write_explanation_report(
         What ``summary.json`` holds (NaN written as None).
 
     Raises:
-        SunyError: With no explanation, or two of one cause type.
+        SunyError: With no explanation, or two of one cause type and class.
     """
     if not explanations:
         raise SunyError("write_explanation_report needs at least one explanation")
-    causes = [e.cause for e in explanations]
-    if len(set(causes)) != len(causes):
+    pairs = [(e.cause, e.target) for e in explanations]
+    if len(set(pairs)) != len(pairs):
         raise SunyError(
-            f"write_explanation_report takes at most one explanation per cause type, got {causes}"
+            f"write_explanation_report takes at most one explanation per cause type and class, got {pairs}"
         )
+    several = len({e.target for e in explanations}) > 1
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     concepts, methods, method_seconds = concepts or {}, methods or {}, method_seconds or {}
@@ -111,21 +114,22 @@ def write_explanation_report(
     save_picture("image.png", to_rgb_array(image))
     entries = []
     for e in explanations:
+        prefix = f"{e.cause}-class{e.target}" if several else e.cause
         files = {
             "bivariate": save_figure(
-                f"{e.cause}-bivariate.png", bivariate_figure(image, e.necessity_map, e.sufficiency_map)
+                f"{prefix}-bivariate.png", bivariate_figure(image, e.necessity_map, e.sufficiency_map)
             ),
             **{
-                kind: save_picture(f"{e.cause}-{kind}.png", overlay_heatmap(image, values))
+                kind: save_picture(f"{prefix}-{kind}.png", overlay_heatmap(image, values))
                 for kind, values in (
                     ("necessity", e.necessity_map),
                     ("sufficiency", e.sufficiency_map),
                     ("combined", e.combined_map),
                 )
             },
-            "figure": save_figure(f"{e.cause}-figure.png", explanation_figure(image, e)),
+            "figure": save_figure(f"{prefix}-figure.png", explanation_figure(image, e)),
         }
-        files["maps"] = f"{e.cause}.npz"
+        files["maps"] = f"{prefix}.npz"
         e.save_npz(out / files["maps"])
         written.append(files["maps"])
         entries.append(
@@ -136,14 +140,29 @@ def write_explanation_report(
                 "files": files,
             }
         )
+    classes = None
+    if several:
+        rows = [
+            ComparisonRow(
+                image,
+                {f"{e.target_name} ({e.probability:.2f})": e for e in explanations if e.cause == cause},
+                {},
+                f"SUNY-{cause}",
+            )
+            for cause in dict.fromkeys(e.cause for e in explanations)
+        ]
+        classes = save_figure("classes.png", comparison_figure(rows))
     comparison = None
     if methods:
         size = to_rgb_array(image).shape[:2]
         arrays = {n: as_map(m, size) for n, m in methods.items()}
         np.savez_compressed(out / "methods.npz", allow_pickle=False, **arrays)
         written.append("methods.npz")
+        first = explanations[0].target  # the methods explain the first class
         row = ComparisonRow(
-            image, {**methods, **{f"SUNY-{e.cause}": e for e in explanations}}, method_seconds
+            image,
+            {**methods, **{f"SUNY-{e.cause}": e for e in explanations if e.target == first}},
+            method_seconds,
         )
         comparison = save_figure("comparison.png", comparison_figure([row]))
     summary = {
@@ -154,6 +173,7 @@ def write_explanation_report(
         "explanations": entries,
         "methods": {name: {"seconds": method_seconds.get(name)} for name in methods},
         "comparison": comparison,
+        "classes": classes,
         "concepts": len(concepts),
         "files": sorted([*written, "summary.json", "index.html"]),
     }
@@ -234,13 +254,16 @@ Files: <a href="{escape(files["figure"])}">figure</a>, <a href="{escape(files["m
 
 def _html(summary: dict[str, Any]) -> str:
     entries = summary["explanations"]
-    title = f"SUNY explanation: {entries[0]['summary']['target_name']}"
+    names = list(dict.fromkeys(entry["summary"]["target_name"] for entry in entries))
+    title = f"SUNY explanation: {', '.join(names)}"
     body = [
         f"<h1>{escape(title)}</h1>",
         figure(summary["image"], "input image", "map"),
         _prediction_html(summary),
-        *(_explanation_html(entry, summary["concepts"] > 0) for entry in entries),
     ]
+    if summary["classes"]:
+        body.append(f"<h2>The classes side by side</h2>{figure(summary['classes'], 'classes', 'wide')}")
+    body += [_explanation_html(entry, summary["concepts"] > 0) for entry in entries]
     if summary["comparison"]:
         body.append(f"<h2>Comparison with other methods</h2>{figure(summary['comparison'], 'comparison')}")
     links = ", ".join(f'<a href="{escape(f)}">{escape(f)}</a>' for f in summary["files"])
