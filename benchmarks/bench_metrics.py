@@ -10,38 +10,27 @@ before and after the curves, averaged): what building the curves costs on top of
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
+from common import describe_device, synchronize
 
 from suny.cli.common import resolve_device
 from suny.data import sample_image
+from suny.engine import PRECISIONS, autocast
 from suny.metrics.deletion_insertion import DEFAULT_STEP, changed_counts, deletion_insertion
 from suny.models import load_model
 from suny.ops import batched
 
 
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
-    cpu = platform.processor() or platform.machine()
-    return f"CPU {cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})"
-
-
 @torch.no_grad()
 def plain_forwards(model, image: torch.Tensor, sizes: list[int]) -> float:
     """Seconds for forward passes of batches of copies of ``image`` with the given sizes."""
-    synchronise(model.device)
+    synchronize(model.device)
     start = time.perf_counter()
     for size in sizes:
-        model(image.expand(size, -1, -1, -1).contiguous()).softmax(dim=1)
-    synchronise(model.device)
+        model(image.expand(size, -1, -1, -1).contiguous(memory_format=torch.channels_last)).softmax(dim=1)
+    synchronize(model.device)
     return time.perf_counter() - start
 
 
@@ -49,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     args = parser.parse_args()
     device = resolve_device(args.device)
     model = load_model("efficientnet-lite0", device=device)
@@ -58,19 +48,22 @@ def main() -> None:
     target = model.probabilities(image).argmax(dim=1)
     points = len(changed_counts(224 * 224, DEFAULT_STEP))
     sizes = [s.stop - s.start for s in batched(points, args.batch_size)] * 2
-    plain_forwards(model, image, [args.batch_size])  # warm-up
-
-    before = plain_forwards(model, image, sizes)
-    synchronise(device)
+    with autocast(device, args.precision):
+        plain_forwards(model, image, [args.batch_size])  # warm-up
+        before = plain_forwards(model, image, sizes)
+    synchronize(device)
     start = time.perf_counter()
-    result = deletion_insertion(model, image, saliency, target, batch_size=args.batch_size)
-    synchronise(device)
+    result = deletion_insertion(
+        model, image, saliency, target, batch_size=args.batch_size, precision=args.precision
+    )
+    synchronize(device)
     seconds = time.perf_counter() - start
-    after = plain_forwards(model, image, sizes)
+    with autocast(device, args.precision):
+        after = plain_forwards(model, image, sizes)
     plain = (before + after) / 2
 
-    print(f"device: {describe(device)}")
-    print(f"deletion + insertion, step {DEFAULT_STEP}, batch size {args.batch_size}")
+    print(f"device: {describe_device(device)}")
+    print(f"deletion + insertion, step {DEFAULT_STEP}, batch size {args.batch_size}, {args.precision}")
     print(f"forward passes: {result.forward_passes} ({points} points per curve)")
     print(f"time: {seconds:.2f} s ({result.forward_passes / seconds:.1f} images/s)")
     print(f"plain forward passes, same batches: {before:.2f} s before, {after:.2f} s after")

@@ -95,3 +95,23 @@ def test_methods_are_drawn_beside_suny(tmp_path):
         assert arrays["gradcam"].shape == (224, 224) and arrays["gradcam"].max() == 1
     summary = json.loads((folder / "summary.json").read_text())
     assert "gradcam" in json.dumps(summary)
+
+
+def test_several_targets_are_explained_side_by_side(tmp_path, capsys):
+    """``--target top2,281``: the two most probable classes and class 281, each once (the cat's top
+    two are tiger cat 282 and Egyptian cat 285? whatever they are, 281 is added only when not among
+    them); files per class, classes.png, one CSV row per class."""
+    out = tmp_path / "out"
+    args = ["explain", "--layer", "_blocks.0", "--cause", "filter", "--target", "top2", "--target", "281"]
+    assert main([*args, "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "explanations.csv").open()))
+    targets = [int(r["target"]) for r in rows]
+    assert len(targets) == len(set(targets)) and 281 in targets and len(targets) in (2, 3)
+    folder = out / "chelsea"
+    assert (folder / "classes.png").is_file()
+    for target in targets:
+        assert (folder / f"filter-class{target}.npz").is_file()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [e["summary"]["target"] for e in summary["explanations"]] == targets
+    assert main(["explain", "--target", " , ", "--out", str(tmp_path / "none")]) == 2
+    assert "--target names no class" in capsys.readouterr().err
