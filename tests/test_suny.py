@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers.models import ChannelSumNet, toy_classifier
+from helpers.models import BatchNormNet, ChannelSumNet, toy_classifier
 
 from suny.errors import LayerError, SunyError
 from suny.method import Suny
@@ -76,6 +76,19 @@ def test_filter_causes_match_hand_computation():
     activations = [IMAGE[0].numpy() + 0.25, IMAGE[1].numpy()]  # the convolution's own outputs
     check_against_hand(explanation, logit_remove, logit_keep, activations)
     assert explanation.layer == "layer" and explanation.cause == "filter"
+
+
+def test_keeping_a_filter_whose_channel_is_zero_alone_prunes_every_other_filter():
+    """BatchNormNet on an image whose green is 0.5 everywhere: channel 1 (``green - 0.5`` after the
+    BatchNorm) is zero, so pruning filter 1 changes nothing, while keeping it alone prunes filter 0:
+    logit 0 falls from 6 (channel 0 sums to 6) to 0. Channel 0 alone is the whole image."""
+    model = toy_classifier(BatchNormNet())
+    image = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.5, 0.5], [0.5, 0.5]], [[0.0] * 2] * 2])
+    explanation = Suny(model, "layer", cause="filter", set_size=2).explain(image, target=0)
+    p = sigmoid(6.0)
+    assert explanation.probability == pytest.approx(p, rel=1e-6)
+    assert explanation.necessity_effects.tolist() == pytest.approx([(p - 0.5) / p, 0.0], rel=1e-6)
+    assert explanation.sufficiency_effects.tolist() == pytest.approx([1.0, 0.5 / p], rel=1e-6)
 
 
 def test_target_class_one_uses_its_own_probability():

@@ -217,12 +217,17 @@ class FilterCauses(Causes[bytes]):
 
     def singletons(self, mode: Mode) -> Tensor:
         """On the per-channel path, each filter alone straight from the corrections (no key, no
-        cache: the singletons serve every class already); a filter whose channel is zero leaves the
-        image as it is."""
+        cache: the singletons serve every class already). Pruning a filter whose channel is zero
+        leaves the image as it is; keeping it alone prunes every filter that matters (one pass)."""
         fast = self.replay.channel_tail
         if fast is None:
             return super().singletons(mode)
+        inert = ~self._effective
         result = self.clean_probabilities().expand(self.num_causes, -1).clone()
+        if mode == "keep" and inert.any():
+            first = inert.nonzero()[:1, 0]
+            result[inert] = self.probabilities(torch.ones(1, 1, dtype=torch.bool), first, "keep")
+            self.interventions -= 1  # counted once below, with the other singletons
         effective = self._effective.nonzero()[:, 0].to(self.model.device)
         engine = ForwardEngine(
             lambda channels: fast.singleton_logits(channels, mode),
