@@ -57,6 +57,15 @@ def test_default_layers():
     assert load_model("mobilenet_v2", "none").default_layer == "features"
 
 
+def test_found_default_layer_agrees_with_the_architectures(lite0):
+    """The default found for any network (the last spatial post-activation layer) is the one the
+    zoo names for Lite and ResNet; a preprocessing given replaces the weights'."""
+    assert lite0.trace.default_layer() == "_head_activation"
+    small = Preprocessing(72, 64, (0.5,) * 3, (0.5,) * 3)
+    resnet = load_model("resnet18", "none", preprocessing=small)
+    assert resnet.trace.default_layer() == "layer4" and resnet.preprocessing is small
+
+
 def test_inception_default_layer():
     model = load_model("inception_v3", "none")
     assert model.default_layer == "Mixed_7c" and model.preprocessing.crop == 299

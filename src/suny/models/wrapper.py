@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import torch
 from PIL import Image
@@ -21,7 +22,12 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from suny.errors import LayerError, ModelError, TargetError
-from suny.models.hooks import ForwardHook, captured_output, forward_hooks
+from suny.models.hooks import captured_output
+from suny.models.outputs import logits_error
+from suny.models.trace import LayerTrace
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -36,16 +42,55 @@ class Preprocessing:
     interpolation: InterpolationMode = InterpolationMode.BILINEAR
 
 
+#: PIL's resampling filters by number (as image processor configs give them).
+PIL_RESAMPLE = {
+    0: InterpolationMode.NEAREST,
+    1: InterpolationMode.LANCZOS,
+    2: InterpolationMode.BILINEAR,
+    3: InterpolationMode.BICUBIC,
+    4: InterpolationMode.BOX,
+    5: InterpolationMode.HAMMING,
+}
+
+
+def interpolation_mode(value: object) -> InterpolationMode:
+    """An interpolation given by name (``"bicubic"``, timm's configs) or PIL number (``3``,
+    transformers' configs); bilinear when unknown."""
+    if isinstance(value, int):
+        return PIL_RESAMPLE.get(value, InterpolationMode.BILINEAR)
+    try:
+        return InterpolationMode(str(value).lower())
+    except ValueError:
+        return InterpolationMode.BILINEAR
+
+
+def channel_triple(values: Any) -> tuple[float, float, float]:
+    """Per-channel constants (a mean, a std) as three floats; one value given serves every channel."""
+    numbers = [float(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
+    if len(numbers) == 1:
+        numbers *= 3
+    if len(numbers) != 3:
+        raise ValueError(f"expected one or three per-channel values, got {values!r}")
+    return (numbers[0], numbers[1], numbers[2])
+
+
 class ImageClassifier(nn.Module):
-    """A CNN classifier that takes [0, 1] images and returns logits."""
+    """A CNN classifier that takes [0, 1] images and returns logits.
+
+    ``network`` must return logits (:func:`suny.models.wrap_model` adapts other outputs);
+    ``default_layer`` None finds the last spatial post-activation layer; ``trace``: the layers of
+    ``network`` already recorded at the preprocessing size (saves a forward pass).
+    """
 
     def __init__(
         self,
         network: nn.Module,
         preprocessing: Preprocessing,
         class_names: Sequence[str],
-        default_layer: str,
+        default_layer: str | None = None,
         name: str = "model",
+        *,
+        trace: LayerTrace | None = None,
     ) -> None:
         super().__init__()
         self.network = network.eval()
@@ -54,10 +99,15 @@ class ImageClassifier(nn.Module):
         self.name = name
         self.mean: Tensor
         self.std: Tensor
-        self.register_buffer("mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(preprocessing.std).view(1, 3, 1, 1))
+        place = next((p.device for p in network.parameters()), None)  # the network's device
+        self.register_buffer("mean", torch.tensor(preprocessing.mean, device=place).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(preprocessing.std, device=place).view(1, 3, 1, 1))
         self._check_has_conv()
-        self.default_layer = default_layer
+        if trace is not None:  # recorded by the caller at the preprocessing size: one pass saved
+            self.__dict__["trace"] = trace
+        #: The layer explained when none is named: the architecture's, else found by
+        #: :meth:`LayerTrace.default_layer` (the last spatial post-activation layer).
+        self.default_layer = default_layer or self.trace.default_layer()
 
     # ----------------------------------------------------------------------------- forward
     def normalise(self, images: Tensor) -> Tensor:
@@ -68,7 +118,9 @@ class ImageClassifier(nn.Module):
         """Logits for images in [0, 1] of shape (B, 3, H, W)."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        logits: Tensor = self.network(self.normalise(images))
+        logits = self.network(self.normalise(images))
+        if not isinstance(logits, Tensor) or logits.dim() != 2:
+            raise logits_error(self.name, logits)
         return logits
 
     @torch.no_grad()
@@ -134,44 +186,32 @@ class ImageClassifier(nn.Module):
             )
 
     @cached_property
-    def _layer_trace(self) -> tuple[list[str], list[str], list[str]]:
-        """(every module in order of first call, explainable layers, convolutions), in run order.
-
-        One forward pass at the preprocessing size records every module's calls; a layer is
-        explainable when it runs exactly once and returns a 4-D tensor.
-        """
-        calls: dict[str, list[tuple[int, ...] | None]] = {}
-
-        def record(name: str) -> ForwardHook:
-            def hook(_module: nn.Module, _inputs: object, output: object) -> None:
-                shape = tuple(output.shape) if isinstance(output, Tensor) else None
-                calls.setdefault(name, []).append(shape)
-
-            return hook
-
-        named = dict((n, m) for n, m in self.network.named_modules() if n)
+    def trace(self) -> LayerTrace:
+        """Every module call of one forward pass at the preprocessing size (see :mod:`suny.models.trace`)."""
         size = self.preprocessing.crop
-        with forward_hooks((m, record(n)) for n, m in named.items()), torch.no_grad(), preserved_mode(self):
+        image = torch.zeros(1, 3, size, size, device=self.device)
+        with preserved_mode(self):
             self.eval()
-            self(torch.zeros(1, 3, size, size, device=self.device))
-        order = list(calls)  # dicts keep insertion order: the order of first calls
-        once = [n for n in order if len(calls[n]) == 1]
-        explainable = [n for n in once if len(calls[n][0] or ()) == 4]
-        convs = [n for n in once if isinstance(named[n], nn.Conv2d)]
-        return order, explainable, convs
+            return LayerTrace.record(self.network, lambda: self(image))
 
     def layer_names(self) -> list[str]:
-        """Names of the modules that can be explained, in the order they run."""
-        return list(self._layer_trace[1])
+        """Names of the modules that can be explained (run once, return feature maps (B, C, H, W)),
+        in the order they run."""
+        return self.trace.explainable()
 
     def conv_names(self) -> list[str]:
         """Names of the Conv2d modules, in the order they run (the layers SUNY-filter can prune)."""
-        return list(self._layer_trace[2])
+        return self.trace.convolutions()
 
     def layer(self, name: str | None = None) -> nn.Module:
         """The module called ``name`` (default: :attr:`default_layer`); a clear error if it cannot be
         explained."""
         name = name or self.default_layer
+        if name in self.trace.modules and (problem := self.trace.problem(name)) is not None:
+            raise LayerError(
+                f"layer {name!r} of {self.name} {problem}. model.layer_names() ('suny layers MODEL') lists "
+                "the layers that can be explained"
+            )
         valid = self.layer_names()
         if name not in valid:
             raise LayerError(
@@ -185,7 +225,7 @@ class ImageClassifier(nn.Module):
         convolution of its own, such as a ReLU) the last one that runs before it."""
         name = name or self.default_layer
         self.layer(name)
-        order, _, convs = self._layer_trace
+        order, convs = self.trace.order(), self.trace.convolutions()
         inside = [c for c in convs if c == name or c.startswith(name + ".")]
         before = [c for c in convs if order.index(c) < order.index(name)]
         chosen = inside or before

