@@ -17,7 +17,7 @@ $(BIN)/suny-installed: pyproject.toml
 
 ## demo: explain the sample cat photo with EfficientNet-Lite0 (SUNY-feature and SUNY-filter) into runs/demo
 demo: $(BIN)/suny-installed
-	$(BIN)/suny explain --out runs/demo
+	$(BIN)/suny explain --out runs/demo --precision auto
 	@echo "open runs/demo/chelsea/index.html"
 
 ## test: the whole test suite (installs Chromium for the report's browser test when apt-get is there)

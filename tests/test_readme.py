@@ -1,4 +1,5 @@
-"""The README's Python example runs as written."""
+"""The README's Python examples run as written, one after the other in one namespace (as a reader
+pastes them into one session), and print what their comments say."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_python_example_runs(tmp_path, monkeypatch, capsys):
+def test_python_examples_run(tmp_path, monkeypatch, capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
-    assert blocks, "the README has no Python example"
+    assert len(blocks) == 5, "the README's examples: API, several classes, notebook, models, SunyCAM"
     monkeypatch.chdir(tmp_path)
-    exec(compile(blocks[0], "README.md", "exec"), {})
+    namespace: dict = {}
+    for number, block in enumerate(blocks):
+        exec(compile(block, f"README.md, Python example {number + 1}", "exec"), namespace)
+    out = capsys.readouterr().out
     assert (tmp_path / "runs" / "api" / "index.html").is_file()
-    assert "torch.Size([1, 224, 224])" in capsys.readouterr().out
+    assert "torch.Size([1, 224, 224])" in out
+    assert all(f"{name}: p = " in out for name in ("Egyptian cat", "tiger cat", "tabby"))
+    assert "['combined_map', 'necessity', 'necessity_effects'] cpu" in out
+    assert "layer4 model.resnet.encoder.stages.1 layer4" in out
+    assert "(1, 224, 224) float32" in out
