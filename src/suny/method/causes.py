@@ -224,10 +224,9 @@ class FilterCauses(Causes[bytes]):
             return super().singletons(mode)
         inert = ~self._effective
         result = self.clean_probabilities().expand(self.num_causes, -1).clone()
-        if mode == "keep" and inert.any():
-            first = inert.nonzero()[:1, 0]
-            result[inert] = self.probabilities(torch.ones(1, 1, dtype=torch.bool), first, "keep")
-            self.interventions -= 1  # counted once below, with the other singletons
+        if mode == "keep" and inert.any():  # every filter pruned
+            nothing_kept = torch.zeros(1, self.num_causes, dtype=torch.bool, device=self.model.device)
+            result[inert] = self._softmax(1, nothing_kept.__getitem__)
         effective = self._effective.nonzero()[:, 0].to(self.model.device)
         engine = ForwardEngine(
             lambda channels: fast.singleton_logits(channels, mode),
