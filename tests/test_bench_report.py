@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from suny.benchmark.records import ExplanationKey, Score, png_bytes
+from suny.benchmark.records import ExplanationKey, RowKey, Score, png_bytes
 from suny.benchmark.store import ResultStore
 from suny.cli.main import main
 from suny.report import open_results, summarise, write_results_report
+from suny.report.rows import row_labels
 
 #: method -> image -> class -> (deletion, insertion, flip, size, pointing)
 VALUES = {
@@ -170,6 +171,33 @@ def test_tables_mark_best_and_second_in_the_right_direction(tmp_path):
     ):
         assert picture in written and (out / picture).stat().st_size > 1000 and picture in page
     assert "<b>0.100</b>" in page and "500 → 510" in page
+
+
+def test_row_labels_tell_apart_rows_by_the_settings_that_differ_then_by_seed():
+    def key(config: str, seed: int = 0, method: str = "suny") -> RowKey:
+        return RowKey("set", "net", method, config, seed)
+
+    settings = {
+        "old": {"method_options": {}, "method_settings": {"set_size": 4, "combination": "sum"}},
+        "new": {"method_options": {}, "method_settings": {"set_size": 16, "combination": "sum"}},
+        "set": {"method_options": {"permutations": 8}, "method_settings": {"set_size": 4}},
+        "cam": {"method_options": {}, "method_settings": {}},
+    }
+    keys = [key("old"), key("new"), key("set"), key("cam", 0, "gradcam"), key("cam", 1, "gradcam")]
+    assert list(row_labels(keys, settings).values()) == [
+        "suny (set_size=4)",  # the defaults of two releases, named by what differs
+        "suny (set_size=16)",
+        "suny (permutations=8)",  # what its caller set
+        "gradcam seed 0",
+        "gradcam seed 1",
+    ]
+    settings["again"] = settings["old"]  # same settings, another configuration: the hash tells
+    labels = row_labels([key("old"), key("again"), key("new")], settings)
+    assert list(labels.values()) == [
+        "suny (set_size=4) #old seed 0",
+        "suny (set_size=4) #again seed 0",
+        "suny (set_size=16)",
+    ]
 
 
 def test_several_stores_are_read_as_one(tmp_path):

@@ -27,6 +27,8 @@ from suny.benchmark.store import ResultStore
 from suny.data import Sample
 from suny.errors import SunyError
 from suny.evaluation import SCORES, Evaluation, ScoringSettings, score_maps
+from suny.method.suny import DEFAULT_SET_SIZE
+from suny.registry import create_method
 
 SIZE = 32
 STEP = 64  # 17 points per curve at 32 x 32
@@ -221,20 +223,30 @@ def test_unlabelled_images_explain_the_predicted_class(tmp_path):
     assert again.computed == 0
 
 
-def test_configuration_hash_follows_what_changes_values():
+def test_configuration_hash_follows_what_changes_values(monkeypatch):
     entry = toy_entry()
     facts = model_facts(entry.model, 5)
-    base, settings = configuration(entry, "suny", GridOptions(), facts)
+
+    def config(method: str = "suny", **grid) -> tuple[str, dict]:
+        options = GridOptions(**grid)
+        built = create_method(method, entry.model, **options.method_options.get(method, {}))
+        return configuration(entry, method, options, facts, built.settings)
+
+    base, settings = config()
     assert (
         settings["pixels"] == SIZE * SIZE
         and settings["layer"] == "layer"
         and len(settings["sanity_layers"]) == 3
+        and settings["method_settings"]["set_size"] == DEFAULT_SET_SIZE["feature"]
     )
-    same = configuration(entry, "suny", GridOptions(method_options={"suny": {"batch_size": 4}}), facts)[0]
-    other = configuration(entry, "suny", GridOptions(method_options={"suny": {"set_size": 4}}), facts)[0]
-    step = configuration(entry, "suny", GridOptions(step=128), facts)[0]
+    same = config(method_options={"suny": {"batch_size": 4}})[0]
+    other = config(method_options={"suny": {"set_size": 8}})[0]
+    step = config(step=128)[0]
     assert same == base and len({base, other, step}) == 3
-    assert configuration(entry, "gradcam", GridOptions(), facts)[0] != base
+    assert config("gradcam")[0] != base
+    # a release with another default: another configuration, although the caller set nothing
+    monkeypatch.setitem(DEFAULT_SET_SIZE, "feature", 8)
+    assert config()[0] not in (base, other)
     with pytest.raises(SunyError, match="unknown metrics"):
         GridOptions(metrics=("deletion", "iou"))
 

@@ -13,14 +13,17 @@ counts the forward passes and raises on a chosen one. Methods run with the small
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
-from helpers.methods import make
+from helpers.methods import FAST, make
 from helpers.models import PATCH_SIZE, PatchNet, patch_classifier, patches
 from torch import Tensor, nn
 
 from suny.baselines import Baseline
 from suny.errors import LayerError, SunyError, TargetError
+from suny.method.suny import Suny
 from suny.models.hooks import captured_output
 from suny.models.wrapper import ImageClassifier
 from suny.ops import minmax, upsample
@@ -195,6 +198,24 @@ def test_the_common_options_are_accepted(name: str) -> None:
     method = make(name, model, layer="layer", seed=3, batch_size=2, precision="float32")
     assert method.seed == 3
     assert method(patches(), 1).maps.shape == (1, SIZE, SIZE)
+
+
+def own_options(name: str) -> set[str]:
+    """The constructor keywords of ``name`` beyond the common ones (SUNY's are :class:`Suny`'s,
+    which its methods' ``**options`` reach)."""
+    parameters = dict(inspect.signature(method_class(name).__init__).parameters)
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        parameters = {k: v for k, v in parameters.items() if v.kind is not v.VAR_KEYWORD}
+        parameters |= inspect.signature(Suny.__init__).parameters
+    return set(parameters) - {"self", "model", "layer", "seed", "batch_size", "precision", "progress"}
+
+
+@each_method
+def test_settings_are_every_own_option_as_used(name: str) -> None:
+    """What a results store hashes: a default that changes is a changed configuration."""
+    method = make(name, patch_classifier())
+    assert set(method.settings) == own_options(name)
+    assert method.settings | FAST.get(name, {}) == method.settings  # the values given are the values used
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -69,6 +69,8 @@ class SaliencyMethod(ABC):
     map_names: ClassVar[tuple[str, ...]] = ()
     #: Whether the method explains through a layer (``layer`` argument).
     uses_layer: ClassVar[bool] = False
+    #: The method's own options that decide its maps (beyond layer, seed, batch size, precision).
+    setting_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -93,6 +95,13 @@ class SaliencyMethod(ABC):
     def default_batch_size(device: torch.device) -> int:
         """Inputs per forward pass when the caller does not say."""
         return 64
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The method's own options as this instance uses them, defaults resolved
+        (:attr:`setting_names`). A results store hashes them, so a changed default is another
+        configuration, never mistaken for the stored one."""
+        return {name: getattr(self, name) for name in self.setting_names}
 
     def engine(self) -> ForwardEngine:
         """A forward engine for this method's batched passes."""

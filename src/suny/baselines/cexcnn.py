@@ -39,6 +39,7 @@ class CexCNN(Baseline):
     """
 
     map_names = ("cexcnn",)
+    setting_names = ("threshold",)
     uses_layer = True
 
     def __init__(

@@ -35,6 +35,7 @@ class GroupCAM(Baseline):
     """
 
     map_names = ("groupcam",)
+    setting_names = ("groups", "blur_kernel", "blur_sigma")
 
     uses_layer = True
 

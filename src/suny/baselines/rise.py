@@ -91,6 +91,7 @@ class RISE(Baseline):
     """
 
     map_names = ("rise",)
+    setting_names = ("masks", "grid_size", "p1")
 
     def __init__(
         self,
@@ -109,13 +110,13 @@ class RISE(Baseline):
                 f"RISE needs masks >= 1, grid_size >= 2 and 0 < p1 <= 1; got masks={masks}, "
                 f"grid_size={grid_size}, p1={p1}"
             )
-        self.num_masks = masks
+        self.masks = masks
         self.grid_size = grid_size
         self.p1 = p1
 
     def mask_set(self, size: Sequence[int]) -> RiseMasks:
         """The masks this method uses for images of ``size`` (the same for every call)."""
-        return RiseMasks(self.num_masks, size, self.grid_size, self.p1, self.generator())
+        return RiseMasks(self.masks, size, self.grid_size, self.p1, self.generator())
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         size = tuple(images.shape[-2:])

@@ -26,6 +26,7 @@ class SmoothGrad(Baseline):
     """
 
     map_names = ("smoothgrad",)
+    setting_names = ("samples", "noise")
 
     def __init__(
         self,

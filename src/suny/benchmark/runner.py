@@ -141,10 +141,17 @@ def model_label(name: str, weights: str) -> str:
 
 
 def configuration(
-    entry: ModelEntry, method: str, options: GridOptions, derived: Mapping[str, Any]
+    entry: ModelEntry,
+    method: str,
+    options: GridOptions,
+    derived: Mapping[str, Any],
+    method_settings: Mapping[str, Any],
 ) -> tuple[str, dict[str, Any]]:
     """(hash, settings) of ``method`` on ``entry``: a change of anything that can change a value
     (weights, layer, method options, curve step, sanity steps) gives another configuration.
+    ``method_settings``: the built method's :attr:`~suny.saliency.SaliencyMethod.settings`, its
+    options with the defaults resolved, so a release that changes a default does not reuse the rows
+    of the old one; ``method_options``, what the caller set, names the row in the report.
     ``derived``: settings that follow from those (:func:`model_facts`), stored but not hashed."""
     method_options = {k: v for k, v in options.method_options.get(method, {}).items() if k != "batch_size"}
     hashed = {
@@ -153,6 +160,7 @@ def configuration(
         "layer": entry.model.default_layer,
         "method": method,
         "method_options": method_options,
+        "method_settings": dict(method_settings),
         "step": options.step,
         "attack_variance": NOISE_VARIANCE,
         "attack_threshold": options.attack_threshold,
@@ -253,14 +261,15 @@ class GridRunner:
         self.min_side = max(entry.model.preprocessing.resize for entry in models)
         for entry in models:
             facts = model_facts(entry.model, options.sanity_steps)
-            for method in self.methods:
-                config, settings = configuration(entry, method, options, facts)
-                store.add_config(config, entry.label, method, settings)
-                self.configs[entry.label, method] = config
             for group in self.groups:
                 defaults = {"seed": options.seed, "precision": options.precision}
                 method_options = defaults | dict(options.method_options.get(group[0], {}))
-                self.built[entry.label, group[0]] = create_method(group[0], entry.model, **method_options)
+                built = create_method(group[0], entry.model, **method_options)
+                self.built[entry.label, group[0]] = built
+                for method in group:
+                    config, settings = configuration(entry, method, options, facts, built.settings)
+                    store.add_config(config, entry.label, method, settings)
+                    self.configs[entry.label, method] = config
 
     def run(self, command: Sequence[str] = ()) -> RunTotals:
         """Every image of the shard; returns the totals (also written to the ``runs`` table)."""

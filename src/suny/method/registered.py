@@ -18,6 +18,9 @@ from suny.method.suny import Suny
 from suny.models.wrapper import ImageClassifier
 from suny.saliency import SaliencyMethod, SaliencyResult, equal_runs
 
+#: The options of :class:`Suny` that decide its maps.
+SUNY_SETTINGS = ("cause", "set_size", "permutations", "exact", "combination", "substrate")
+
 
 class _SunyMethod(SaliencyMethod):
     uses_layer = True
@@ -48,6 +51,11 @@ class _SunyMethod(SaliencyMethod):
     @staticmethod
     def default_batch_size(device: torch.device) -> int:
         return 128 if device.type == "cuda" else 16
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The explainer's options that decide the maps (:data:`SUNY_SETTINGS`), defaults resolved."""
+        return {name: getattr(self.explainer, name) for name in SUNY_SETTINGS}
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         """One explanation per row; the rows of one image share its singleton interventions."""

@@ -28,23 +28,38 @@ class Cell:
 
 
 def row_labels(keys: Sequence[RowKey], settings: Mapping[str, Mapping[str, Any]]) -> dict[RowKey, str]:
-    """The method with its options (``suny (set_size=4)``); a seed or a configuration hash is added
-    where two rows of one dataset and model would otherwise share a label."""
+    """The method with the options its caller set (``suny (set_size=4)``). Where two rows of one
+    dataset and model would share a label, the method settings that tell them apart are added (rows
+    of two releases with different defaults), and then a seed or a configuration hash."""
 
-    def base(key: RowKey) -> str:
-        options = settings.get(key.config, {}).get("method_options", {})
-        suffix = ", ".join(f"{name}={value}" for name, value in sorted(options.items()))
-        return f"{key.method} ({suffix})" if suffix else key.method
+    def options(key: RowKey, field: str) -> dict[str, Any]:
+        return dict(settings.get(key.config, {}).get(field, {}))
 
-    labels = {key: base(key) for key in keys}
-    clashes: dict[tuple[str, str, str], list[RowKey]] = defaultdict(list)
-    for key in keys:
-        clashes[key.dataset, key.model, labels[key]].append(key)
-    for members in clashes.values():
-        if len(members) > 1:
-            distinct_seeds = len({key.seed for key in members}) == len(members)
-            for key in members:
-                labels[key] += (
-                    f" seed {key.seed}" if distinct_seeds else f" #{key.config[:6]} seed {key.seed}"
-                )
+    def label(method: str, shown: Mapping[str, Any]) -> str:
+        suffix = ", ".join(f"{name}={value}" for name, value in sorted(shown.items()))
+        return f"{method} ({suffix})" if suffix else method
+
+    labels = {key: label(key.method, options(key, "method_options")) for key in keys}
+    for members in _clashes(keys, labels):
+        resolved = [options(key, "method_settings") for key in members]
+        differing = {
+            name for values in resolved for name in values if len({repr(r.get(name)) for r in resolved}) > 1
+        }
+        if not differing:
+            continue
+        for key, values in zip(members, resolved):
+            shown = options(key, "method_options") | {name: values.get(name) for name in differing}
+            labels[key] = label(key.method, shown)
+    for members in _clashes(keys, labels):
+        distinct_seeds = len({key.seed for key in members}) == len(members)
+        for key in members:
+            labels[key] += f" seed {key.seed}" if distinct_seeds else f" #{key.config[:6]} seed {key.seed}"
     return labels
+
+
+def _clashes(keys: Sequence[RowKey], labels: Mapping[RowKey, str]) -> list[list[RowKey]]:
+    """The groups of two or more rows of one dataset and model with the same label."""
+    groups: dict[tuple[str, str, str], list[RowKey]] = defaultdict(list)
+    for key in keys:
+        groups[key.dataset, key.model, labels[key]].append(key)
+    return [members for members in groups.values() if len(members) > 1]
