@@ -43,8 +43,9 @@ def describe_device(device: torch.device) -> str:
     """One line: the GPU, or the CPU with its capability and threads, and torch's version."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, torch {torch.__version__})"
+    threads = torch.get_num_threads()
     return (
-        f"CPU {cpu_model()} [{cpu_capability()}], {torch.get_num_threads()} threads "
+        f"CPU {cpu_model()} [{cpu_capability()}], {threads} thread{'s' * (threads != 1)} "
         f"(torch {torch.__version__})"
     )
 

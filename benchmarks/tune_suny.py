@@ -20,7 +20,8 @@ Procedure:
   AUC.
 
 Resumable: ``candidates.csv`` gets each image's rows as soon as they exist; a new run skips the
-images already there. ``--summarise`` writes the summary and the README from what is there.
+images already there. ``--summarise`` writes the summary and the README from what is there (with the
+device of the run that computed the rows, from ``device.txt``).
 
     python benchmarks/tune_suny.py --out docs/results/tuning            # all 200 crops (hours)
     python benchmarks/tune_suny.py --limit 20 --out /tmp/tuning         # a quick look
@@ -287,7 +288,9 @@ def main() -> None:
     rows = read_rows(path)
     elapsed = out / "seconds.txt"
     seconds = float(elapsed.read_text()) if elapsed.is_file() else 0.0
+    computed_on = out / "device.txt"  # the computing run's device and threads, not --summarise's
     if not args.summarise:
+        computed_on.write_text(describe_device(device))
         model = load_model(args.model, device=device)
         settings = ScoringSettings(step=args.step, seed=args.seed)
         done = {r["image_id"] for r in rows}
@@ -303,7 +306,8 @@ def main() -> None:
             print(
                 f"[{len(done) + number}] {sample.image_id}: {time.perf_counter() - start:.0f} s", flush=True
             )
-    write_summary(out, rows, args, describe_device(device), seconds)
+    described = computed_on.read_text() if computed_on.is_file() else describe_device(device)
+    write_summary(out, rows, args, described, seconds)
 
 
 if __name__ == "__main__":
