@@ -217,6 +217,29 @@ def summarise(rows: list[dict]) -> tuple[list[dict], dict[str, str], str]:
     return summary, best, winner
 
 
+#: The issue's independent measurement (100 crops, Lite0's head, 32-cause sets, against Score-CAM):
+#: metric -> (difference, standard error) of the product; the flip rate under the old size rule.
+ISSUE_CLAIM = {"overall": (0.014, 0.004), "pointing": (0.051, 0.008), "attack_flip_literal": (-0.07, 0.04)}
+
+
+def claim_check(rows: list[dict]) -> list[str]:
+    """Table lines: the issue's claim beside the same differences measured here (product and sum of
+    SUNY-feature at 32 causes minus Score-CAM, paired over the same images)."""
+    table = per_candidate(rows)
+    lines = [
+        "| SUNY-feature size 32 − Score-CAM | Δ overall | Δ pointing | Δ flip rate (τ = 0) |",
+        "|---" * 4 + "|",
+    ]
+    claim = " | ".join(f"{value:+.3f} ± {error:.3f}" for value, error in ISSUE_CLAIM.values())
+    lines.append(f"| product, the issue's measurement (100 crops) | {claim} |")
+    for combination in ("product", "sum"):
+        ours = table[candidate_name("feature", 32, combination)]
+        cells = (paired(ours, table["scorecam"], metric) for metric in ISSUE_CLAIM)
+        measured = " | ".join(f"{value:+.3f} ± {error:.3f}" for value, error in cells)
+        lines.append(f"| {combination}, here ({len(ours)} crops) | {measured} |")
+    return lines
+
+
 # ----------------------------------------------------------------------------------- writing
 def write_summary(out: Path, rows: list[dict], args: argparse.Namespace, device: str, seconds: float) -> None:
     summary, best, winner = summarise(rows)
@@ -261,6 +284,11 @@ that baseline, paired over the same images, ± its standard error; ✓ marks a l
 standard errors. **Winner by the rule: `{winner}`.**
 
 {chr(10).join(lines)}
+
+The issue's independent measurement beside the same differences measured here (overall AUC,
+pointing, and the flip rate under the old size rule, tau = 0; positive: SUNY higher):
+
+{chr(10).join(claim_check(rows))}
 """
     (out / "README.md").write_text(text, encoding="utf-8")
     print(text)
