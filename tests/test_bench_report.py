@@ -32,7 +32,9 @@ VALUES = {
         "b": {3: (0.2, 0.9, 1, 0.25, 0.8)},
     },
 }
-SETTINGS = {"step": 2, "pixels": 4, "sanity_layers": ["fc", "conv"], "method_options": {}}
+SETTINGS = {"step": 2, "pixels": 4, "sanity_layers": ["fc", "conv"], "layer": "conv", "precision": "float32"}
+#: The methods' resolved settings as a run records them (RISE's as a store written before they were).
+METHOD_SETTINGS = {"gradcam": {}, "suny": {"combination": "sum", "set_size": 4}}
 
 
 def fill(path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), suny_options=None) -> None:
@@ -41,7 +43,10 @@ def fill(path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), s
         for method, per_image in VALUES.items():
             options = suny_options if method == "suny" and suny_options else {}
             config = f"{method}-{model}-{len(options)}"
-            store.add_config(config, model, method, SETTINGS | {"method_options": options})
+            recorded = (
+                {"method_settings": METHOD_SETTINGS[method] | options} if method in METHOD_SETTINGS else {}
+            )
+            store.add_config(config, model, method, SETTINGS | recorded | {"method_options": options})
             for image in images:
                 key = ExplanationKey("set", image, model, method, 0, config)
                 if image == "a":
@@ -171,6 +176,12 @@ def test_tables_mark_best_and_second_in_the_right_direction(tmp_path):
     ):
         assert picture in written and (out / picture).stat().st_size > 1000 and picture in page
     assert "<b>0.100</b>" in page and "500 → 510" in page
+    # the settings of every row, after the tables
+    settings = markdown[markdown.index("## Settings") : markdown.index("## Runs")]
+    assert "| set | net | suny | conv | 2 | float32 | – | combination=sum, set_size=4 |" in settings
+    assert "| set | net | gradcam | conv | 2 | float32 | – | (none) |" in settings
+    assert "| set | net | rise | conv | 2 | float32 | – | – |" in settings
+    assert "<h2>Settings</h2>" in page and "combination=sum, set_size=4" in page
 
 
 def test_row_labels_tell_apart_rows_by_the_settings_that_differ_then_by_seed():

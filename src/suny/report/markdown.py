@@ -1,11 +1,11 @@
-"""The report in Markdown: ``tables.md``, every table and the runs."""
+"""The report in Markdown: ``tables.md``, every table, the settings and the runs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from suny.report.appendix import Appendix
 from suny.report.formatting import CellStyle, formatted_rows, notes
-from suny.report.runs import RUN_HEADER
 from suny.report.sections import Section
 from suny.report.tables import Table
 
@@ -27,16 +27,15 @@ def markdown_table(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_page(sections: Sequence[Section], runs: Sequence[Sequence[str]], common_images: bool) -> str:
-    """``tables.md``: the notes, the tables of each dataset, and the runs."""
+def markdown_page(sections: Sequence[Section], appendices: Sequence[Appendix], common_images: bool) -> str:
+    """``tables.md``: the notes, the tables of each dataset, then the settings and the runs."""
     parts = [
         part
         for section in sections
         for part in (f"## {section.dataset}\n", *map(markdown_table, section.tables))
     ]
-    run_table = "\n".join(markdown_lines(RUN_HEADER, runs))
-    return (
-        f"# Results\n\n{notes(MARKDOWN, common_images)}\n\n"
-        + "\n".join(parts)
-        + f"\n## Runs\n\n{run_table}\n"
-    )
+    parts += [
+        f"## {appendix.title}\n\n" + "\n".join(markdown_lines(appendix.header, appendix.rows)) + "\n"
+        for appendix in appendices
+    ]
+    return f"# Results\n\n{notes(MARKDOWN, common_images)}\n\n" + "\n".join(parts)

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from suny.report.aggregate import open_results, summarise
+from suny.report.appendix import appendices
 from suny.report.csv_format import write_csv
 from suny.report.formatting import file_stem
 from suny.report.html import results_page
 from suny.report.latex import latex_table
 from suny.report.markdown import markdown_page
 from suny.report.plots import model_pictures
-from suny.report.runs import run_rows
 from suny.report.sections import Section
 from suny.report.tables import TABLES, build_table
 
@@ -22,9 +22,9 @@ def write_results_report(
 ) -> list[str]:
     """Write the report of the stores ``paths`` into ``out``.
 
-    The folder gets ``tables.md`` (every table, and the runs), ``index.html`` (the same with the
-    figures), and per dataset and table ``{dataset}-{table}.csv`` and ``.tex``, and per dataset and
-    model the figures of :mod:`suny.report.plots` as PNG.
+    The folder gets ``tables.md`` (every table, the settings of each row and the runs),
+    ``index.html`` (the same with the figures), and per dataset and table ``{dataset}-{table}.csv``
+    and ``.tex``, and per dataset and model the figures of :mod:`suny.report.plots` as PNG.
 
     Args:
         paths: The results files; several (one per host of a run) are merged first.
@@ -55,7 +55,7 @@ def write_results_report(
             }
             written += [picture.file for model in pictures.values() for picture in model]
             sections.append(Section(dataset, tables, pictures))
-    runs = run_rows(summary.runs)
-    (out / "tables.md").write_text(markdown_page(sections, runs, common_images), encoding="utf-8")
-    (out / "index.html").write_text(results_page(sections, runs, common_images), encoding="utf-8")
+    tables_after = appendices(summary)
+    (out / "tables.md").write_text(markdown_page(sections, tables_after, common_images), encoding="utf-8")
+    (out / "index.html").write_text(results_page(sections, tables_after, common_images), encoding="utf-8")
     return ["tables.md", "index.html", *written]
