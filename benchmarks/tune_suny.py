@@ -230,12 +230,14 @@ def claim_check(rows: list[dict]) -> list[str]:
         "| SUNY-feature size 32 − Score-CAM | Δ overall | Δ pointing | Δ flip rate (τ = 0) |",
         "|---" * 4 + "|",
     ]
-    claim = " | ".join(f"{value:+.3f} ± {error:.3f}" for value, error in ISSUE_CLAIM.values())
-    lines.append(f"| product, the issue's measurement (100 crops) | {claim} |")
+
+    def cells(differences: list[tuple[float, float]]) -> str:
+        return " | ".join(f"{value:+.3f} ± {error:.3f}" for value, error in differences)
+
+    lines.append(f"| product, the issue's measurement (100 crops) | {cells(list(ISSUE_CLAIM.values()))} |")
     for combination in ("product", "sum"):
         ours = table[candidate_name("feature", 32, combination)]
-        cells = (paired(ours, table["scorecam"], metric) for metric in ISSUE_CLAIM)
-        measured = " | ".join(f"{value:+.3f} ± {error:.3f}" for value, error in cells)
+        measured = cells([paired(ours, table["scorecam"], metric) for metric in ISSUE_CLAIM])
         lines.append(f"| {combination}, here ({len(ours)} crops) | {measured} |")
     return lines
 

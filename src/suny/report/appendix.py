@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from suny.report.aggregate import Summary
+from suny.report.aggregate import Summary
 
 
 class Appendix(NamedTuple):

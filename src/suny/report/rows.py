@@ -45,8 +45,6 @@ def row_labels(keys: Sequence[RowKey], settings: Mapping[str, Mapping[str, Any]]
         differing = {
             name for values in resolved for name in values if len({repr(r.get(name)) for r in resolved}) > 1
         }
-        if not differing:
-            continue
         for key, values in zip(members, resolved):
             shown = options(key, "method_options") | {name: values.get(name) for name in differing}
             labels[key] = label(key.method, shown)
