@@ -5,6 +5,7 @@ curves, the gallery and the HTML page, and several stores read as one."""
 from __future__ import annotations
 
 import csv
+import math
 import time
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from suny.benchmark.records import ExplanationKey, RowKey, Score, png_bytes
 from suny.benchmark.store import ResultStore
 from suny.cli.main import main
 from suny.report import open_results, summarise, write_results_report
-from suny.report.rows import row_labels
+from suny.report.appendix import verdict_rows
+from suny.report.paired import decided
+from suny.report.rows import Cell, row_labels
 
 #: method -> image -> class -> (deletion, insertion, flip, size, pointing)
 VALUES = {
@@ -120,6 +123,27 @@ def test_paired_differences_against_suny_by_hand(tmp_path):
         and rows["gradcam"]["net:paired_overall:wins"] == "2"
     )
     assert set(rows) == {"gradcam", "rise"}
+
+
+def test_the_verdict_sorts_methods_by_two_standard_errors_of_the_paired_difference(tmp_path):
+    fill(tmp_path / "r.sqlite")
+    with open_results([tmp_path / "r.sqlite"]) as store:
+        rows = {row[2]: row[3:] for row in verdict_rows(summarise(store))}
+    # overall: rise d = 0.2, 0.4 -> +0.3 ± 0.1 (3 SE, better); gradcam +0.45 ± 0.25 (1.8 SE, within)
+    assert rows["Δ Overall"] == ["rise +0.300 ± 0.100 (2/2)", "–", "gradcam +0.450 ± 0.250 (2/2)"]
+    # deletion, lower is better: rise - suny = -0.2, -0.1 -> -0.15 ± 0.05 (3 SE, worse)
+    assert rows["Δ Del"] == ["–", "rise -0.150 ± 0.050 (0/2)", "gradcam +0.150 ± 0.150 (1/2)"]
+    write_results_report([tmp_path / "r.sqlite"], tmp_path / "out")
+    markdown = (tmp_path / "out" / "tables.md").read_text()
+    assert (
+        "| set | net | Δ Overall | rise +0.300 ± 0.100 (2/2) | – | gradcam +0.450 ± 0.250 (2/2) |" in markdown
+    )
+    assert markdown.index("## Verdict") < markdown.index("## Settings")
+
+
+def test_a_difference_is_decided_at_two_standard_errors_and_never_without_one():
+    assert [decided(Cell(v, 9, 0.1, 0)) for v in (0.2, 0.19, -0.2, -0.19)] == [1, 0, -1, 0]
+    assert decided(Cell(0.5, 1, math.nan, 1)) == 0 and decided(Cell(0.5, 1)) == 0
 
 
 def test_rows_compare_the_same_images_unless_all_images_are_asked_for(tmp_path):

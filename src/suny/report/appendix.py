@@ -1,4 +1,5 @@
-"""The tables after the results: the settings of every row (what each method ran with, its defaults
+"""The tables after the results: the verdict (where SUNY is better or worse than each method by at
+least two standard errors), the settings of every row (what each method ran with, its defaults
 resolved) and the runs (one row per process that wrote to the store)."""
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from suny.report.aggregate import Summary
+from suny.report.formatting import format_value
+from suny.report.paired import DECISIVE_ERRORS, decided
+from suny.report.tables import TABLES
 
 
 class Appendix(NamedTuple):
@@ -18,6 +22,14 @@ class Appendix(NamedTuple):
     rows: list[list[str]]
 
 
+VERDICT_HEADER = [
+    "dataset",
+    "model",
+    "metric",
+    f"SUNY better (≥ {DECISIVE_ERRORS:g} SE)",
+    f"SUNY worse (≥ {DECISIVE_ERRORS:g} SE)",
+    f"within {DECISIVE_ERRORS:g} SE",
+]
 SETTINGS_HEADER = ["dataset", "model", "method", "layer", "curve step", "precision", "attack τ", "settings"]
 RUN_HEADER = [
     "run",
@@ -34,11 +46,43 @@ RUN_HEADER = [
 
 
 def appendices(summary: Summary) -> list[Appendix]:
-    """The settings table and the runs table of ``summary``."""
+    """The verdict, the settings and the runs of ``summary``."""
     return [
+        Appendix(
+            "Verdict: SUNY against each method, paired (mean difference ± standard error, positive: SUNY "
+            "better; the images SUNY wins / all)",
+            VERDICT_HEADER,
+            verdict_rows(summary),
+        ),
         Appendix("Settings", SETTINGS_HEADER, settings_rows(summary)),
         Appendix("Runs", RUN_HEADER, run_rows(summary.runs)),
     ]
+
+
+def verdict_rows(summary: Summary) -> list[list[str]]:
+    """Per dataset, model and metric of the paired table: the methods the reference beats by at
+    least :data:`~suny.report.paired.DECISIVE_ERRORS` standard errors of the paired difference, those
+    it loses to by as much, and the rest, each by the size of its difference."""
+    rows = []
+    for dataset in summary.datasets():
+        for model in summary.models(dataset):
+            for metric in TABLES["paired"].metrics:
+                cells = [
+                    (summary.labels[key], cell)
+                    for key in summary.keys(dataset, model)
+                    if (cell := summary.cells[key].get(metric.name)) is not None
+                ]
+                if not cells:
+                    continue
+                groups: dict[int, list[str]] = {1: [], -1: [], 0: []}
+                for label, cell in sorted(cells, key=lambda item: -abs(item[1].value)):
+                    error = "–" if cell.error is None else format_value(cell.error, metric.name).lstrip("+")
+                    difference = f"{format_value(cell.value, metric.name)} ± {error}"
+                    groups[decided(cell)].append(f"{label} {difference} ({cell.wins}/{cell.n})")
+                rows.append(
+                    [dataset, model, metric.header, *("; ".join(groups[g]) or "–" for g in (1, -1, 0))]
+                )
+    return rows
 
 
 def settings_rows(summary: Summary) -> list[list[str]]:

@@ -22,6 +22,16 @@ PAIRED_METRICS: dict[str, Literal["lower", "higher"]] = {
 }
 #: Smaller differences are rounding: a tie, not a win.
 TIE = 1e-9
+#: A paired difference at least this many standard errors from zero decides between two methods.
+DECISIVE_ERRORS = 2.0
+
+
+def decided(cell: Cell) -> int:
+    """+1 where the reference is better by at least :data:`DECISIVE_ERRORS` standard errors of the
+    paired difference, -1 where it is worse by as much, 0 otherwise (also without an error)."""
+    if cell.error is None or not math.isfinite(cell.error) or abs(cell.value) < DECISIVE_ERRORS * cell.error:
+        return 0
+    return 1 if cell.value > 0 else -1
 
 
 def paired_differences(per_image: PerImage, labels: dict[RowKey, str]) -> dict[RowKey, dict[str, Cell]]:
