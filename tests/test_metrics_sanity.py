@@ -3,7 +3,6 @@ map keeps it, and the model comes back bit for bit, errors included."""
 
 from __future__ import annotations
 
-import math
 from itertools import chain
 
 import pytest
@@ -161,4 +160,14 @@ def test_spearman_and_ssim_match_scipy_and_skimage():
         structural_similarity(x.numpy(), y.numpy(), data_range=1.0) for x, y in zip(a.double(), b.double())
     ]
     torch.testing.assert_close(ssim(a, b), torch.tensor(expected, dtype=torch.float32))
-    assert math.isnan(float(spearman(torch.zeros(1, 4, 4), a[:1, :4, :4])[0]))  # constant map
+
+
+def test_a_constant_map_shares_no_order_with_a_ranked_one_and_all_of_it_with_another_constant():
+    ranked = torch.arange(16.0).reshape(1, 4, 4)
+    zeros, ones = torch.zeros(1, 4, 4), torch.ones(1, 4, 4)
+    assert spearman(zeros, ranked).tolist() == [0.0] and spearman(ranked, zeros).tolist() == [0.0]
+    assert spearman(zeros, ones).tolist() == [1.0]
+    # one constant pair in a batch leaves the others as they are
+    torch.testing.assert_close(
+        spearman(torch.cat([ranked, zeros]), torch.cat([ranked, ranked])), torch.tensor([1.0, 0.0])
+    )

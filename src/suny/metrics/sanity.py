@@ -96,12 +96,18 @@ def average_ranks(values: Tensor) -> Tensor:
 
 
 def spearman(a: Tensor, b: Tensor) -> Tensor:
-    """(B,) Spearman rank correlation of maps ``a`` and ``b`` (B, ...); NaN for a constant map."""
+    """(B,) Spearman rank correlation of maps ``a`` and ``b`` (B, ...), as scipy's, and never NaN:
+    a constant map (an explanation that found nothing, such as SUNY's on a randomised network) has
+    no order, so it shares none with a map that has one (0) and the same, none, with another
+    constant map (1); scipy leaves both undefined, which would drop those images from the check."""
     ranks = [average_ranks(x.flatten(start_dim=1).cpu()) for x in (a, b)]
     centred = [r - r.mean(dim=1, keepdim=True) for r in ranks]
     covariance = (centred[0] * centred[1]).sum(dim=1)
-    scale = (centred[0].square().sum(dim=1) * centred[1].square().sum(dim=1)).sqrt()
-    return (covariance / scale).float()
+    spreads = [c.square().sum(dim=1) for c in centred]
+    constant = [spread == 0 for spread in spreads]
+    correlation = covariance / (spreads[0] * spreads[1]).sqrt().clamp(min=torch.finfo(torch.float64).tiny)
+    correlation = torch.where(constant[0] | constant[1], (constant[0] & constant[1]).double(), correlation)
+    return correlation.float()
 
 
 def ssim(a: Tensor, b: Tensor) -> Tensor:
