@@ -144,6 +144,9 @@ def test_the_verdict_sorts_methods_by_two_standard_errors_of_the_paired_differen
 def test_a_difference_is_decided_at_two_standard_errors_and_never_without_one():
     assert [decided(Cell(v, 9, 0.1, 0)) for v in (0.2, 0.19, -0.2, -0.19)] == [1, 0, -1, 0]
     assert decided(Cell(0.5, 1, math.nan, 1)) == 0 and decided(Cell(0.5, 1)) == 0
+    assert (
+        decided(Cell(0.0, 9, 0.0, 0)) == 0 and decided(Cell(0.1, 9, 0.0, 9)) == 1
+    )  # identical maps; all equal
 
 
 def test_rows_compare_the_same_images_unless_all_images_are_asked_for(tmp_path):

@@ -28,8 +28,11 @@ DECISIVE_ERRORS = 2.0
 
 def decided(cell: Cell) -> int:
     """+1 where the reference is better by at least :data:`DECISIVE_ERRORS` standard errors of the
-    paired difference, -1 where it is worse by as much, 0 otherwise (also without an error)."""
-    if cell.error is None or not math.isfinite(cell.error) or abs(cell.value) < DECISIVE_ERRORS * cell.error:
+    paired difference, -1 where it is worse by as much, 0 otherwise (also without an error, and for
+    no difference at all)."""
+    if cell.error is None or not math.isfinite(cell.error) or abs(cell.value) <= TIE:
+        return 0
+    if abs(cell.value) < DECISIVE_ERRORS * cell.error:
         return 0
     return 1 if cell.value > 0 else -1
 
