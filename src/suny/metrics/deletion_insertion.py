@@ -202,12 +202,14 @@ def plot_curves(fractions: Tensor, curves: Mapping[str, Tensor], path: str | Pat
     """Save curves (name -> (T,) scores at ``fractions``), AUCs in the legend, as an image."""
     from matplotlib.figure import Figure
 
+    from suny.visualisation.series import series_style
+
     figure = Figure(figsize=(5.5, 4), layout="constrained")
     axes = figure.subplots()
     x = fractions.detach().cpu().float()
-    for name, curve in curves.items():
+    for index, (name, curve) in enumerate(curves.items()):
         y = curve.detach().cpu().float()
-        axes.plot(x, y, label=f"{name} (AUC {float(torch.trapezoid(y, x)):.3f})")
+        axes.plot(x, y, label=f"{name} (AUC {float(torch.trapezoid(y, x)):.3f})", **series_style(index))
     axes.set(xlabel="fraction of pixels changed", ylabel="p(target)", xlim=(0, 1), ylim=(0, 1))
     axes.set_title(title)
     axes.legend()

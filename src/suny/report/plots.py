@@ -13,6 +13,7 @@ from suny.metrics.deletion_insertion import changed_counts, plot_curves
 from suny.report.aggregate import Summary, mean_curve
 from suny.report.formatting import file_stem
 from suny.report.sections import Picture
+from suny.visualisation.series import series_style
 
 
 def model_pictures(
@@ -93,9 +94,9 @@ def sanity_plot(store: ResultStore, summary: Summary, dataset: str, model: str, 
         return []
     figure = Figure(figsize=(11, 4), layout="constrained")
     for index, (axes, title) in enumerate(zip(figure.subplots(1, 2), kinds.values())):
-        for label, curves in series:
+        for number, (label, curves) in enumerate(series):
             if (curve := curves[index]) is not None:
-                axes.plot(range(1, len(curve) + 1), curve, marker="o", label=label)
+                axes.plot(range(1, len(curve) + 1), curve, marker="o", label=label, **series_style(number))
         axes.set_xticks(range(1, len(layers) + 1), layers, rotation=30, ha="right", fontsize=7)
         axes.set(
             xlabel="randomised down to (cumulative, logits first)", ylabel=f"{title} to the original map"
