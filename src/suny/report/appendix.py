@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from suny.report.aggregate import Summary
-from suny.report.formatting import format_value
+from suny.report.formatting import cell_text
 from suny.report.paired import DECISIVE_ERRORS, decided
 from suny.report.tables import TABLES
 
@@ -76,8 +76,7 @@ def verdict_rows(summary: Summary) -> list[list[str]]:
                     continue
                 groups: dict[int, list[str]] = {1: [], -1: [], 0: []}
                 for label, cell in sorted(cells, key=lambda item: -abs(item[1].value)):
-                    error = "–" if cell.error is None else format_value(cell.error, metric.name).lstrip("+")
-                    difference = f"{format_value(cell.value, metric.name)} ± {error}"
+                    difference = cell_text(cell, metric.name, " ± ")
                     groups[decided(cell)].append(f"{label} {difference} ({cell.wins}/{cell.n})")
                 rows.append(
                     [dataset, model, metric.header, *("; ".join(groups[g]) or "–" for g in (1, -1, 0))]

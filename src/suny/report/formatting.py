@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from suny.report.rows import Cell
 from suny.report.tables import Mark, Table
 
 NOTES = (
@@ -57,6 +58,15 @@ def format_value(value: float, metric: str) -> str:
     return f"{value:.1f}" if metric == "images_per_second" and value >= 10 else f"{value:.3f}"
 
 
+def cell_text(cell: Cell, metric: str, plus_minus: str) -> str:
+    """The value of ``cell`` (:func:`format_value`), then its standard error after ``plus_minus``
+    where it has one."""
+    text = format_value(cell.value, metric)
+    if cell.error is not None:
+        text += plus_minus + format_value(cell.error, metric).lstrip("+")
+    return text
+
+
 def formatted_rows(table: Table, style: CellStyle) -> list[list[str]]:
     """The body of ``table``: per row its label, then per column the value (± its standard error),
     marked, and its count; a dash for an empty cell."""
@@ -69,9 +79,7 @@ def formatted_rows(table: Table, style: CellStyle) -> list[list[str]]:
             if cell is None:
                 line.append("–")
                 continue
-            text = format_value(cell.value, column.metric.name)
-            if cell.error is not None:
-                text += style.plus_minus + format_value(cell.error, column.metric.name).lstrip("+")
+            text = cell_text(cell, column.metric.name, style.plus_minus)
             images = cell.n if cell.wins is None else f"{cell.wins}/{cell.n}"
             line.append(style.marked(text, marks.get((row, index))) + style.images.format(images))
         body.append(line)
