@@ -38,6 +38,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from common import describe_device
 
@@ -48,6 +49,8 @@ from suny.evaluation import ScoringSettings, predicted_class, preprocessed_image
 from suny.method.suny import COMBINATIONS, combine
 from suny.metrics.attack import attack_score
 from suny.registry import create_method, method_names
+from suny.report.paired import decided, difference_cell
+from suny.report.rows import Cell
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
 SIZES = (4, 8, 16, 32)
@@ -163,19 +166,13 @@ def set_score(images: dict[str, dict], metric: str, keys: list[str]) -> float:
     return statistics.fmean(v for k in keys if not math.isnan(v := images[k][metric]))
 
 
-def paired(
-    ours: dict[str, dict], theirs: dict[str, dict], metric: str, resamples: int = 1000
-) -> tuple[float, float]:
-    """(difference, standard error) of ``metric`` between two rows over their images: per-image
-    differences for means, a paired bootstrap (seeded) for the attack score."""
+def paired(ours: dict[str, dict], theirs: dict[str, dict], metric: str, resamples: int = 1000) -> Cell:
+    """The difference of ``metric`` between two rows over their images with its standard error: the
+    report's paired cell for means, a paired bootstrap (seeded) for the attack score."""
     keys = list(ours)
     if not metric.startswith("attack_score"):
         pairs = [(ours[k][metric], theirs[k][metric]) for k in keys]
-        differences = [a - b for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
-        error = (
-            statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else math.nan
-        )
-        return statistics.fmean(differences), error
+        return difference_cell(np.array([a - b for a, b in pairs if not (math.isnan(a) or math.isnan(b))]))
     generator = random.Random(0)
     difference = set_score(ours, metric, keys) - set_score(theirs, metric, keys)
     draws = []
@@ -183,7 +180,7 @@ def paired(
         sample = [keys[generator.randrange(len(keys))] for _ in keys]
         draws.append(set_score(ours, metric, sample) - set_score(theirs, metric, sample))
     finite = [d for d in draws if math.isfinite(d)]
-    return difference, statistics.stdev(finite) if len(finite) > 1 else math.nan
+    return Cell(difference, len(keys), statistics.stdev(finite) if len(finite) > 1 else math.nan)
 
 
 def summarise(rows: list[dict]) -> tuple[list[dict], dict[str, str], str]:
@@ -207,9 +204,9 @@ def summarise(rows: list[dict]) -> tuple[list[dict], dict[str, str], str]:
             continue
         wins = 0
         for metric in RULE:
-            difference, error = paired(table[entry["candidate"]], table[best[metric]], metric)
-            entry[f"{metric}_vs_best"], entry[f"{metric}_stderr"] = difference, error
-            entry[f"{metric}_beats"] = bool(difference > 0 and difference >= 2 * error)
+            difference = paired(table[entry["candidate"]], table[best[metric]], metric)
+            entry[f"{metric}_vs_best"], entry[f"{metric}_stderr"] = difference.value, difference.error
+            entry[f"{metric}_beats"] = decided(difference) == 1
             wins += entry[f"{metric}_beats"]
         entry["wins"] = wins
     candidates = [s for s in summary if s["kind"] == "suny"]
@@ -219,7 +216,11 @@ def summarise(rows: list[dict]) -> tuple[list[dict], dict[str, str], str]:
 
 #: The issue's independent measurement (100 crops, Lite0's head, 32-cause sets, against Score-CAM):
 #: metric -> (difference, standard error) of the product; the flip rate under the old size rule.
-ISSUE_CLAIM = {"overall": (0.014, 0.004), "pointing": (0.051, 0.008), "attack_flip_literal": (-0.07, 0.04)}
+ISSUE_CLAIM = {
+    "overall": Cell(0.014, 100, 0.004),
+    "pointing": Cell(0.051, 100, 0.008),
+    "attack_flip_literal": Cell(-0.07, 100, 0.04),
+}
 
 
 def claim_check(rows: list[dict]) -> list[str]:
@@ -231,8 +232,8 @@ def claim_check(rows: list[dict]) -> list[str]:
         "|---" * 4 + "|",
     ]
 
-    def cells(differences: list[tuple[float, float]]) -> str:
-        return " | ".join(f"{value:+.3f} ± {error:.3f}" for value, error in differences)
+    def cells(differences: list[Cell]) -> str:
+        return " | ".join(f"{cell.value:+.3f} ± {cell.error:.3f}" for cell in differences)
 
     lines.append(f"| product, the issue's measurement (100 crops) | {cells(list(ISSUE_CLAIM.values()))} |")
     for combination in ("product", "sum"):

@@ -37,12 +37,20 @@ def decided(cell: Cell) -> int:
     return 1 if cell.value > 0 else -1
 
 
+def difference_cell(differences: np.ndarray) -> Cell:
+    """The mean of paired differences ``d`` (positive: the reference is better), its standard error
+    ``std(d, ddof=1) / sqrt(n)`` (NaN for one difference) and the wins ``#{d_i > TIE}``."""
+    d = np.asarray(differences, dtype=np.float64)
+    error = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
+    return Cell(float(d.mean()), len(d), error, int((d > TIE).sum()))
+
+
 def paired_differences(per_image: PerImage, labels: dict[RowKey, str]) -> dict[RowKey, dict[str, Cell]]:
     """For every row of the (dataset, model) of a row labelled :data:`REFERENCE_METHOD`: per metric
     of :data:`PAIRED_METRICS`, the differences ``d_i`` between the reference and the row on the
     images both have, signed so that positive means the reference is better (``ref - row`` where
-    higher is better, ``row - ref`` where lower is). Cell ``paired_{metric}``: mean of ``d``, its
-    standard error ``std(d, ddof=1) / sqrt(n)`` (NaN for one image), and the wins ``#{d_i > TIE}``."""
+    higher is better, ``row - ref`` where lower is). Cell ``paired_{metric}``: their
+    :func:`difference_cell`."""
     paired: dict[RowKey, dict[str, Cell]] = defaultdict(dict)
     for reference in (key for key in per_image if labels.get(key) == REFERENCE_METHOD):
         for key, metrics in per_image.items():
@@ -55,6 +63,5 @@ def paired_differences(per_image: PerImage, labels: dict[RowKey, str]) -> dict[R
                     continue
                 sign = 1.0 if better == "higher" else -1.0
                 d = sign * np.array([ours[i] - theirs[i] for i in images], dtype=np.float64)
-                error = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
-                paired[key][f"paired_{metric}"] = Cell(float(d.mean()), len(d), error, int((d > TIE).sum()))
+                paired[key][f"paired_{metric}"] = difference_cell(d)
     return paired
