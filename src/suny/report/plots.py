@@ -92,7 +92,7 @@ def sanity_plot(store: ResultStore, summary: Summary, dataset: str, model: str, 
             layers = summary.settings[key.config]["sanity_layers"]
     if not series:
         return []
-    figure = Figure(figsize=(11, 4), layout="constrained")
+    figure = Figure(figsize=(12, 4), layout="constrained")
     for index, (axes, title) in enumerate(zip(figure.subplots(1, 2), kinds.values())):
         for number, (label, curves) in enumerate(series):
             if (curve := curves[index]) is not None:
@@ -102,7 +102,10 @@ def sanity_plot(store: ResultStore, summary: Summary, dataset: str, model: str, 
             xlabel="randomised down to (cumulative, logits first)", ylabel=f"{title} to the original map"
         )
         axes.axhline(0, color="0.7", linewidth=0.8)
-    figure.axes[0].legend(fontsize=7)
+    # One legend for both panels, beside them: eleven lines inside a panel hide the curves.
+    figure.legend(
+        *figure.axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7, handlelength=3
+    )
     figure.suptitle(f"sanity check (cascading randomisation), {model}, {dataset}")
     name = file_stem(f"{dataset}-{model}-sanity") + ".png"
     figure.savefig(out / name, dpi=110)
