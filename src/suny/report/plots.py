@@ -55,6 +55,7 @@ def curve_plots(store: ResultStore, summary: Summary, dataset: str, model: str, 
 def cost_plot(summary: Summary, dataset: str, model: str, out: Path) -> list[Picture]:
     """Fidelity against cost: each row's overall AUC over its seconds per image (log scale)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatter
 
     points = [
         (summary.labels[key], cells["total_seconds"].value, cells["overall"].value)
@@ -69,6 +70,9 @@ def cost_plot(summary: Summary, dataset: str, model: str, out: Path) -> list[Pic
         axes.scatter(seconds, overall)
         axes.annotate(label, (seconds, overall), fontsize=7, xytext=(4, 3), textcoords="offset points")
     axes.set_xscale("log")
+    # Plain seconds (20, 30, 100) on the log axis, not 2 x 10^1.
+    for set_formatter in (axes.xaxis.set_major_formatter, axes.xaxis.set_minor_formatter):
+        set_formatter(LogFormatter(labelOnlyBase=False))
     axes.set(xlabel="seconds per image (explanation + metrics)", ylabel="overall AUC (insertion - deletion)")
     axes.set_title(f"fidelity against cost, {model}, {dataset}")
     name = file_stem(f"{dataset}-{model}-cost") + ".png"
