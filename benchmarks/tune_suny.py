@@ -215,7 +215,7 @@ def summarise(rows: list[dict]) -> tuple[list[dict], dict[str, str], str]:
 
 
 #: The issue's independent measurement (100 crops, Lite0's head, 32-cause sets, against Score-CAM):
-#: metric -> (difference, standard error) of the product; the flip rate under the old size rule.
+#: metric -> the product's difference and standard error; the flip rate under the old size rule.
 ISSUE_CLAIM = {
     "overall": Cell(0.014, 100, 0.004),
     "pointing": Cell(0.051, 100, 0.008),
