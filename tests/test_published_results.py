@@ -1,0 +1,135 @@
+"""The published numbers follow from the committed runs: the tuning's summary from its
+``candidates.csv``, and every number the READMEs quote from the generated tables (the store gives
+those tables: ``test_bench_report.test_the_committed_store_gives_the_committed_report``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+TUNING = RESULTS / "tuning"
+LITE0 = "efficientnet-lite0"
+
+#: A quoted difference with its standard error, "+0.016 ± 0.006" (the sign and the bold around it
+#: aside; the prose writes minus as "−").
+DIFFERENCE = re.compile(r"[+−-]?(\d+\.\d{3}) ± (\d+\.\d{3})")
+
+
+@pytest.fixture(scope="module")
+def tune():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        yield importlib.import_module("tune_suny")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_the_tuning_summary_follows_from_its_candidates(tune, tmp_path):
+    rows = tune.read_rows(TUNING / "candidates.csv")
+    args = argparse.Namespace(step=2240, permutations=16, seed=0, model=LITE0)
+    tune.write_summary(tmp_path, rows, args, "a device", 0.0)
+    assert (tmp_path / "summary.csv").read_text(encoding="utf-8") == (TUNING / "summary.csv").read_text(
+        encoding="utf-8"
+    )
+
+    def tables(readme: Path) -> str:  # from the rule's outcome on (the first paragraph names the host)
+        text = readme.read_text(encoding="utf-8")
+        return text[text.index("Best baseline per metric") :]
+
+    assert tables(tmp_path / "README.md") == tables(TUNING / "README.md")
+
+
+def report_tables(text: str) -> dict[str, dict[str, dict[str, str]]]:
+    """``tables.md``'s tables of Lite0: title -> method -> column header -> cell text (marks
+    removed, the count after a space: "0.123 62", "+0.015 ± 0.008 42/62")."""
+    tables: dict[str, dict[str, dict[str, str]]] = {}
+    for block in text.split("\n### ")[1:]:
+        title = block.split(" — ")[0]
+        lines = [line for line in block.splitlines() if line.startswith("| ")]
+        if not lines:
+            continue
+        header = [cell.removeprefix(f"{LITE0}<br>") for cell in lines[0].strip("| ").split(" | ")]
+        tables[title] = {}
+        for line in lines[2:]:  # after the header and its rule
+            cells = [re.sub(r"\*\*|</?u>|</?sub>", "", cell) for cell in line.strip("| ").split(" | ")]
+            tables[title][cells[0]] = dict(zip(header[1:], cells[1:]))
+    return tables
+
+
+def readme_results_table() -> tuple[int, dict[str, list[str]]]:
+    """docs/results/README.md's "Results so far": the number of crops it says, and method -> cells."""
+    text = (RESULTS / "README.md").read_text(encoding="utf-8")
+    crops = int(re.search(r"From `tables\.md` \((\d+) crops", text)[1])
+    section = text[text.index("\n| method | deletion") + 1 :]
+    lines = section[: section.index("\n\n")].splitlines()
+    assert lines[0].startswith("| method | deletion ↓ | insertion ↑ | overall ↑ | attack score ↑")
+    rows = {cells[0]: cells[1:] for line in lines[2:] if (cells := line.strip("| ").split(" | "))}
+    return crops, rows
+
+
+def test_the_results_readme_table_quotes_the_generated_tables():
+    tables = report_tables((RESULTS / "tables.md").read_text(encoding="utf-8"))
+    fidelity = tables["Deletion / insertion AUC (Table 1)"]
+    attack = next(table for title, table in tables.items() if title.startswith("Saliency attack"))
+    pointing = tables["Energy-based pointing game (Table 3)"]
+    paired = next(table for title, table in tables.items() if title.startswith("SUNY against each method"))
+    crops, rows = readme_results_table()
+    assert set(rows) == set(fidelity)
+
+    def mean(cell: str) -> str:
+        value, count = cell.split()
+        assert int(count) == crops, cell
+        return value
+
+    def difference(cell: str) -> str:
+        value, error, wins = re.fullmatch(r"([+-]\d\.\d{3}) ± (\d\.\d{3}) (\d+)/(\d+)", cell).group(1, 2, 3)
+        assert cell.endswith(f"/{crops}"), cell
+        text = f"{value} ± {error}".replace("-", "−")
+        bold = abs(float(value)) >= 2 * float(error) and float(error) > 0  # the verdict's rule
+        return f"{f'**{text}**' if bold else text} ({wins}/{crops})"
+
+    for method, cells in rows.items():
+        expected = [
+            mean(fidelity[method]["Del ↓"]),
+            mean(fidelity[method]["Ins ↑"]),
+            mean(fidelity[method]["Overall ↑"]),
+            f"{mean(attack[method]['Score ↑'])} ({mean(attack[method]['Flip rate'])}, "
+            f"{mean(attack[method]['Size'])})",
+            mean(pointing[method]["Proportion ↑"]),
+        ]
+        if method in paired:
+            expected += [difference(paired[method]["Δ Overall"]), difference(paired[method]["Δ Pointing"])]
+        assert [cell.strip() for cell in cells if cell.strip()] == expected, method
+
+
+def test_the_readmes_quote_the_counts_of_the_published_runs():
+    crops, _ = readme_results_table()
+    tuned = len({row.split(",")[0] for row in (TUNING / "candidates.csv").read_text().splitlines()[1:]})
+    results = (RESULTS / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(rf"first {crops} of the 200 crops", results)
+    assert re.search(rf"\*\*{tuned} of the\s+200\*\*", results)
+    assert re.search(rf"first {crops} crops", readme)
+    assert re.search(rf"tuning \({tuned}\s+crops", readme)
+    assert f": {tuned} development crops" in (TUNING / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_difference_the_readmes_quote_is_in_a_generated_table():
+    """A stale number left in the prose after the tables were regenerated fails here."""
+    generated = {
+        match.groups()
+        for path in (RESULTS / "tables.md", TUNING / "README.md")
+        for match in DIFFERENCE.finditer(path.read_text(encoding="utf-8"))
+    }
+    for path in (RESULTS / "README.md", ROOT / "README.md"):
+        quoted = [match.group(0) for match in DIFFERENCE.finditer(path.read_text(encoding="utf-8"))]
+        assert quoted, path
+        stale = [text for text in quoted if DIFFERENCE.fullmatch(text).groups() not in generated]
+        assert not stale, f"{path.name} quotes differences no generated table has: {stale}"
