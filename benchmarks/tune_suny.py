@@ -74,8 +74,12 @@ def candidate_name(cause: str, size: int, combination: str) -> str:
     return f"suny-{cause} size={size} {combination}"
 
 
-def image_rows(model, sample: Sample, settings: ScoringSettings, permutations: int) -> list[dict]:
-    """Every candidate's and every baseline's scores on one image (means over its classes)."""
+def image_rows(
+    model, sample: Sample, settings: ScoringSettings, permutations: int, batch_size: int | None = None
+) -> list[dict]:
+    """Every candidate's and every baseline's scores on one image (means over its classes);
+    ``batch_size``: of every method's passes (None: each method's default)."""
+    sizes = {} if batch_size is None else {"batch_size": batch_size}
     image = preprocessed_image(model, sample)
     predicted = predicted_class(model, image)
     targets = list(sample.classes) or [predicted]
@@ -83,7 +87,7 @@ def image_rows(model, sample: Sample, settings: ScoringSettings, permutations: i
     maps: dict[str, torch.Tensor] = {}
     costs: dict[str, tuple[int, float]] = {}
     for cause in CAUSES:
-        suny = Suny(model, cause=cause, permutations=permutations, seed=settings.seed)
+        suny = Suny(model, cause=cause, permutations=permutations, seed=settings.seed, **sizes)
         causes = suny.prepare(image)
         singletons = suny.singletons(causes)
         for size in SIZES:
@@ -104,7 +108,7 @@ def image_rows(model, sample: Sample, settings: ScoringSettings, permutations: i
     for name in method_names():
         if name.startswith("suny"):
             continue
-        method = create_method(name, model, seed=settings.seed, precision=settings.precision)
+        method = create_method(name, model, seed=settings.seed, precision=settings.precision, **sizes)
         result = score_image(method, sample, {name: METRICS}, settings, image, targets)
         rows.append(row(sample, name, "baseline", result.maps[name].values(), 0, result.explain_seconds))
     return rows
@@ -308,6 +312,13 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model's passes")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="inputs per forward pass of every method and metric (default: each one's own; the "
+        "same numbers up to rounding, only the speed changes: benchmarks/bench_batch_size.py)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="docs/results/tuning")
     parser.add_argument("--summarise", action="store_true", help="only write the summary of what is there")
@@ -323,13 +334,13 @@ def main() -> None:
     if not args.summarise:
         computed_on.write_text(describe_device(device))
         model = load_model(args.model, device=device)
-        settings = ScoringSettings(step=args.step, seed=args.seed)
+        settings = ScoringSettings(step=args.step, seed=args.seed, batch_size=args.batch_size or ScoringSettings.batch_size)
         done = {r["image_id"] for r in rows}
         samples = [s for s in ilsvrc_kaggle(args.data)[: args.limit] if s.image_id not in done]
         for number, sample in enumerate(samples, 1):
             start = time.perf_counter()
             with compiled_passes(args.compile):
-                new = image_rows(model, sample, settings, args.permutations)
+                new = image_rows(model, sample, settings, args.permutations, args.batch_size)
             append_rows(path, new)
             rows += new
             seconds += time.perf_counter() - start

@@ -16,7 +16,9 @@
 # head's activation), float32, 225-point deletion/insertion curves, the attack at tau = 0.5 and 0, the
 # pointing game; `--compile` (the same numbers, compiled once per batch shape). Environment: STORE
 # (default docs/results/results.sqlite), DEVICE (default: cuda when present), NPROC (default 1),
-# THREADS (torch threads per process; default: all cores).
+# THREADS (torch threads per process; default: all cores), BATCH (inputs per forward pass; default:
+# suny's. Not part of a result's configuration: the same numbers up to rounding. On a CPU with one
+# thread, 4 takes half the time per image of 64: benchmarks/bench_batch_size.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,12 +38,13 @@ else
 fi
 COMMON=(--data "$DATA" --store "$STORE" --methods all --compile --no-progress)
 if [ -n "${DEVICE:-}" ]; then COMMON+=(--device "$DEVICE"); fi
+if [ -n "${BATCH:-}" ]; then COMMON+=(--batch-size "$BATCH"); fi
 METRICS=(--metrics deletion,insertion,attack,pointing)
 
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 log() { echo "[$(date '+%F %T')] $*" | tee -a docs/results/run.log; }
 
-log "start: $(uname -n), stages: $STAGES, LIMIT0=$LIMIT0 LIMIT12=$LIMIT12 SANITY_IMAGES=$SANITY_IMAGES NPROC=$NPROC"
+log "start: $(uname -n), stages: $STAGES, LIMIT0=$LIMIT0 LIMIT12=$LIMIT12 SANITY_IMAGES=$SANITY_IMAGES NPROC=$NPROC${THREADS:+ THREADS=$THREADS}${BATCH:+ BATCH=$BATCH}"
 start=$(date +%s)
 for model in lite0 lite1 lite2; do
     if stage "$model"; then
