@@ -25,7 +25,9 @@ from suny.models import load_model
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="efficientnet-lite0")
     parser.add_argument("--batch-sizes", default="8,16,32,64", help="comma-separated (default: 8,16,32,64)")
     parser.add_argument("--baseline", type=int, default=64, help="the batch size the ratios divide by")

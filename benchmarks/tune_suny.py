@@ -334,7 +334,9 @@ def main() -> None:
     if not args.summarise:
         computed_on.write_text(describe_device(device))
         model = load_model(args.model, device=device)
-        settings = ScoringSettings(step=args.step, seed=args.seed, batch_size=args.batch_size or ScoringSettings.batch_size)
+        settings = ScoringSettings(
+            step=args.step, seed=args.seed, batch_size=args.batch_size or ScoringSettings.batch_size
+        )
         done = {r["image_id"] for r in rows}
         samples = [s for s in ilsvrc_kaggle(args.data)[: args.limit] if s.image_id not in done]
         for number, sample in enumerate(samples, 1):
