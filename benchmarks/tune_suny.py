@@ -25,6 +25,7 @@ device of the run that computed the rows, from ``device.txt``).
 
     python benchmarks/tune_suny.py --out docs/results/tuning            # all 200 crops (hours)
     python benchmarks/tune_suny.py --limit 20 --out /tmp/tuning         # a quick look
+    python benchmarks/tune_suny.py --compile --batch-size 4 --out ...   # one CPU thread: 4 is fastest
 """
 
 from __future__ import annotations
