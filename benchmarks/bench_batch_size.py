@@ -13,10 +13,10 @@ the machine touches every size alike; each figure is the best round.
 from __future__ import annotations
 
 import argparse
-import time
+from functools import partial
 
 import torch
-from common import describe_device
+from common import describe_device, timed
 
 from suny.cli.common import resolve_device
 from suny.data import sample_image
@@ -47,17 +47,12 @@ def main() -> None:
     inputs = (image + 0.05 * noise).clamp(0, 1)
     engines = {size: ForwardEngine.for_model(model, size, compile=args.compile) for size in sizes}
     for engine in engines.values():  # warm-up: kernel selection, and compiling each batch shape
-        engine.probabilities(engine.batch_size, lambda chunk: inputs[chunk], targets=0)
+        engine.probabilities(args.images, inputs.__getitem__, targets=0)
     best = dict.fromkeys(sizes, float("inf"))
     for _ in range(args.rounds):
         for size, engine in engines.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            engine.probabilities(args.images, lambda chunk: inputs[chunk], targets=0)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            best[size] = min(best[size], (time.perf_counter() - start) / args.images)
+            seconds = timed(partial(engine.probabilities, args.images, inputs.__getitem__, targets=0), device)
+            best[size] = min(best[size], seconds / args.images)
     print(f"{args.model}, {'compiled' if args.compile else 'eager'}, float32, on {describe_device(device)}")
     print(f"best of {args.rounds} alternating rounds of {args.images} images per batch size")
     print("| batch size | ms per image | time / time at batch", args.baseline, "|")

@@ -3,6 +3,8 @@ tiny hand-built classifiers are in :mod:`helpers.models`)."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"the shared evaluation data is not at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tune():
+    """``benchmarks/tune_suny.py`` as a module (the tuning's rule and summary)."""
+    benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        yield importlib.import_module("tune_suny")
+    finally:
+        sys.path.remove(benchmarks)

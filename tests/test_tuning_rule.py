@@ -3,25 +3,10 @@ differences and standard errors are known."""
 
 from __future__ import annotations
 
-import importlib
 import math
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-@pytest.fixture(scope="module")
-def tune():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("tune_suny")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
 
 IMAGES = ("a", "b", "c", "d")
 
