@@ -82,6 +82,7 @@ def make_explanation(
         cause=cause,
         seed=0,
         forward_passes=42,
+        combination="sum",
         model_name="toy",
         seconds=1.5,
         game_values={"necessity_full": 0.9, "necessity_empty": 0.0},

@@ -30,7 +30,7 @@ from suny.engine import Precision
 from suny.errors import LayerError, ModelError, SunyError, TargetError
 from suny.interventions.feature import Substrate
 from suny.method.explanation import CauseType, Explanation
-from suny.method.suny import Combination, Suny
+from suny.method.suny import DEFAULT_COMBINATION, Combination, Suny
 from suny.models import ImageClassifier, Preprocessing, imagenet_class_names, preserved_mode
 from suny.ops import minmax
 
@@ -81,7 +81,7 @@ class SunyCAM:
         map: which map a call returns: "combined", "necessity" or "sufficiency".
         set_size: size of SUNY's hypothesised sets (default: suny's per cause type).
         permutations: Shapley sampling rounds (when the games are not solved exactly).
-        combination: how the combined map joins N and S (:func:`suny.method.combine`).
+        combination: how the combined map joins N and S (:func:`suny.method.combine`; default suny's).
         substrate: what removed pixels become: "black" (0; see above), "blur" or "mean".
         mean: the per-channel mean of the input's normalisation (with ``std``).
         std: the per-channel standard deviation of the input's normalisation.
@@ -101,7 +101,7 @@ class SunyCAM:
         map: MapName = "combined",
         set_size: int | None = None,
         permutations: int = 16,
-        combination: Combination = "sum",
+        combination: Combination = DEFAULT_COMBINATION,
         substrate: Substrate = "black",
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,

@@ -20,7 +20,7 @@ from suny.cli.common import (
 )
 from suny.data import load_image, sample_image
 from suny.errors import SunyError, TargetError
-from suny.method import COMBINATIONS, Explanation, Suny
+from suny.method import COMBINATIONS, DEFAULT_COMBINATION, Explanation, Suny
 from suny.method.explanation import CauseType
 from suny.models import ImageClassifier
 from suny.registry import create_method, method_names
@@ -89,8 +89,8 @@ examples:
     method.add_argument(
         "--combination",
         choices=COMBINATIONS,
-        default="sum",
-        help="how N and S make the single map (default: sum)",
+        default=DEFAULT_COMBINATION,
+        help=f"how N and S make the single map (default: {DEFAULT_COMBINATION}, from the tuning run)",
     )
     method.add_argument(
         "--substrate", choices=("black", "blur", "mean"), default="black", help="what removed pixels become"

@@ -3,10 +3,11 @@
 from suny.method.explanation import Explanation
 from suny.method.registered import SunyFeatureMethod, SunyFilterMethod
 from suny.method.shapley import ShapleyEstimate, exact_shapley, sampled_shapley
-from suny.method.suny import COMBINATIONS, Suny, combine
+from suny.method.suny import COMBINATIONS, DEFAULT_COMBINATION, Suny, combine
 
 __all__ = [
     "COMBINATIONS",
+    "DEFAULT_COMBINATION",
     "Explanation",
     "ShapleyEstimate",
     "Suny",

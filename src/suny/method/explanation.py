@@ -59,9 +59,10 @@ class Explanation:
     cause: CauseType
     seed: int
     forward_passes: int
+    #: How the combined map joins N and S (:func:`suny.method.combine`).
+    combination: str
     #: Interventions asked for (the forward passes are fewer where answers were known or shared).
     interventions: int = 0
-    combination: str = "sum"
     model_name: str = ""
     seconds: float = 0.0
     #: E(F) and E(empty) of each game: the Shapley values of a game sum to their difference.

@@ -33,6 +33,8 @@ from suny.ops import minmax, weighted_map
 
 Combination = Literal["sum", "product", "necessity", "sufficiency"]
 COMBINATIONS: tuple[str, ...] = ("sum", "product", "necessity", "sufficiency")
+#: How N and S make the single map unless told, from the tuning run (docs/results/README.md).
+DEFAULT_COMBINATION: Combination = "sum"
 
 #: Default size of F_N and F_S per cause type, from the tuning run (docs/results/README.md): on the
 #: development crops SUNY-feature's overall AUC is flat from 4 to 16 causes, so the cheapest size
@@ -41,7 +43,7 @@ COMBINATIONS: tuple[str, ...] = ("sum", "product", "necessity", "sufficiency")
 DEFAULT_SET_SIZE: dict[str, int] = {"feature": 4, "filter": 16}
 
 
-def combine(necessity_map: Tensor, sufficiency_map: Tensor, rule: Combination = "sum") -> Tensor:
+def combine(necessity_map: Tensor, sufficiency_map: Tensor, rule: Combination) -> Tensor:
     """The single SUNY map: ``minmax(N + S)`` (sum), ``minmax(N * S)`` (product), or N or S alone."""
     if rule == "sum":
         return minmax(necessity_map + sufficiency_map)
@@ -99,7 +101,7 @@ class Suny:
         permutations: Shapley sampling rounds (the games are solved exactly instead when that costs
             no more coalitions, or when ``exact=True``).
         exact: force (True) or forbid (False) exact enumeration.
-        combination: how N and S make the single map (:func:`combine`).
+        combination: how N and S make the single map (:func:`combine`; default :data:`DEFAULT_COMBINATION`).
         substrate: what removed pixels become (SUNY-feature).
         batch_size: interventions per forward pass (default: 128 on CUDA, 16 on the CPU).
         precision: of the interventions' forward passes (:mod:`suny.engine.precision`).
@@ -115,7 +117,7 @@ class Suny:
         set_size: int | None = None,
         permutations: int = 16,
         exact: bool | None = None,
-        combination: Combination = "sum",
+        combination: Combination = DEFAULT_COMBINATION,
         substrate: Substrate = "black",
         batch_size: int | None = None,
         precision: Precision = "float32",
