@@ -8,6 +8,8 @@ import argparse
 import re
 from pathlib import Path
 
+from suny.method.suny import DEFAULT_COMBINATION, DEFAULT_SET_SIZE
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 TUNING = RESULTS / "tuning"
@@ -132,3 +134,13 @@ def test_every_difference_the_readmes_quote_is_in_a_generated_table():
         assert quoted, path
         stale = [text for text in quoted if DIFFERENCE.fullmatch(text).groups() not in generated]
         assert not stale, f"{path.name} quotes differences no generated table has: {stale}"
+
+
+def test_suny_defaults_are_the_tunings_winner(tune):
+    """The procedure fixed before looking (all 200 development crops, the rule in tune_suny.py's
+    docstring) decides SUNY's set size and combination; the defaults must be what it chose."""
+    rows = tune.read_rows(TUNING / "candidates.csv")
+    assert len({r["image_id"] for r in rows}) == 200
+    winner = tune.summarise(rows)[2]
+    cause, size, combination = re.fullmatch(r"suny-(feature|filter) size=(\d+) (\w+)", winner).groups()
+    assert (DEFAULT_SET_SIZE[cause], DEFAULT_COMBINATION) == (int(size), combination)
