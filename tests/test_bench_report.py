@@ -18,7 +18,7 @@ from suny.cli.main import main
 from suny.report import open_results, summarise, write_results_report
 from suny.report.appendix import verdict_rows
 from suny.report.paired import decided
-from suny.report.rows import Cell, row_labels
+from suny.report.rows import Cell, row_labels, superseded_rows
 
 #: method -> image -> class -> (deletion, insertion, flip, size, pointing)
 VALUES = {
@@ -40,6 +40,19 @@ SETTINGS = {"step": 2, "pixels": 4, "sanity_layers": ["fc", "conv"], "layer": "c
 METHOD_SETTINGS = {"gradcam": {}, "suny": {"combination": "sum", "set_size": 4}}
 
 
+def scores(target: int, deletion, insertion, flip, size, pointing) -> list[Score]:
+    """The scores of one class as a run stores them, curves included."""
+    curve = np.array([1.0, deletion, 0.0], dtype=np.float32)
+    return [
+        Score(target, "deletion_auc", deletion, 1.0, {"deletion": curve}),
+        Score(target, "insertion_auc", insertion, 1.0, {"insertion": 1 - curve}),
+        Score(target, "attack_flip", flip, 0.5),
+        Score(target, "attack_size", size, 0.0),
+        Score(target, "pointing", pointing, 0.5),
+        Score(target, "sanity_spearman", 0.1, 1.0, {"sanity_spearman": np.array([0.5, 0.1])}),
+    ]
+
+
 def fill(path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), suny_options=None) -> None:
     with ResultStore(path) as store:
         run = store.start_run("host", 0, 1, "cpu", ["suny", "bench"], 500.0)
@@ -54,22 +67,8 @@ def fill(path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), s
                 key = ExplanationKey("set", image, model, method, 0, config)
                 if image == "a":
                     store.add_image("set", image, model, png_bytes(np.full((4, 4, 3), 90, np.uint8)))
-                for target, (deletion, insertion, flip, size, pointing) in per_image[image].items():
-                    curve = np.array([1.0, deletion, 0.0], dtype=np.float32)
-                    store.add_scores(
-                        key,
-                        [
-                            Score(target, "deletion_auc", deletion, 1.0, {"deletion": curve}),
-                            Score(target, "insertion_auc", insertion, 1.0, {"insertion": 1 - curve}),
-                            Score(target, "attack_flip", flip, 0.5),
-                            Score(target, "attack_size", size, 0.0),
-                            Score(target, "pointing", pointing, 0.5),
-                            Score(
-                                target, "sanity_spearman", 0.1, 1.0, {"sanity_spearman": np.array([0.5, 0.1])}
-                            ),
-                        ],
-                        run,
-                    )
+                for target, values in per_image[image].items():
+                    store.add_scores(key, scores(target, *values), run)
                     picture = png_bytes(np.eye(4, dtype=np.float32)) if image == "a" else None
                     store.add_explanation(key, target, 2.0, picture, run)
         store.finish_run(run, 2, 6, 0, 510.0)
@@ -236,6 +235,68 @@ def test_row_labels_tell_apart_rows_by_the_settings_that_differ_then_by_seed():
         "suny (set_size=4) #again seed 0",
         "suny (set_size=16)",
     ]
+
+
+def test_rows_a_later_release_replaced_are_left_out_and_listed(tmp_path):
+    path = tmp_path / "r.sqlite"
+    fill(path)
+    with ResultStore(path) as store:  # a later release changed SUNY's default combination
+        run = store.start_run("host", 0, 1, "cpu", ["suny", "bench"], 600.0)
+        settings = SETTINGS | {
+            "method_options": {},
+            "method_settings": METHOD_SETTINGS["suny"] | {"combination": "product"},
+        }
+        store.add_config("suny-product", "net", "suny", settings)
+        for image, per_class in VALUES["suny"].items():
+            key = ExplanationKey("set", image, "net", "suny", 0, "suny-product")
+            for target, (_, *others) in per_class.items():
+                store.add_scores(key, scores(target, 0.05, *others), run)
+    with open_results([path]) as store:
+        current, everything = summarise(store), summarise(store, all_configurations=True)
+    old, new = RowKey("set", "net", "suny", "suny-net-0", 0), RowKey("set", "net", "suny", "suny-product", 0)
+    assert current.superseded == {old: new} and everything.superseded == {}
+    assert sorted(current.labels.values()) == ["gradcam", "rise", "suny"]
+    assert current.cells[new]["deletion_auc"] == Cell(0.05, 2)
+    gradcam = RowKey("set", "net", "gradcam", "gradcam-net-0", 0)
+    paired = current.cells[gradcam]["paired_deletion_auc"]  # the new SUNY row is the reference
+    assert paired.value == pytest.approx((0.3 + 0.5) / 2 - 0.05)  # Grad-CAM's images: 0.3 and 0.5
+    assert sorted(everything.labels.values()) == [
+        "gradcam",
+        "rise",
+        "suny (combination=product)",
+        "suny (combination=sum)",
+    ]
+    assert "paired_deletion_auc" not in everything.cells[gradcam]  # no row is plainly "suny"
+    write_results_report([path], tmp_path / "out")
+    markdown = (tmp_path / "out/tables.md").read_text()
+    assert (
+        "| set | net | suny | combination=sum | combination=product | suny-net-0 → suny-product |" in markdown
+    )
+    assert "suny (combination" not in markdown
+
+
+def test_only_rows_that_differ_in_defaults_alone_supersede_each_other():
+    def key(config: str, seed: int = 0) -> RowKey:
+        return RowKey("set", "net", "suny", config, seed)
+
+    defaults = {"step": 2, "method_options": {}}
+    settings = {
+        "sum": defaults | {"method_settings": {"combination": "sum"}},
+        "product": defaults | {"method_settings": {"combination": "product"}},
+        "chosen": {
+            "step": 2,
+            "method_options": {"combination": "sum"},
+            "method_settings": {"combination": "sum"},
+        },
+        "step": defaults | {"step": 4, "method_settings": {"combination": "sum"}},
+        "unrecorded": {"step": 2},
+    }
+    first = {key(c): time for time, c in enumerate(["product", "sum", "chosen", "step", "unrecorded"])}
+    first[key("sum", 1)] = 9.0
+    rows = [*first]
+    assert superseded_rows(rows, settings, first) == {key("product"): key("sum")}  # the later one stays
+    assert superseded_rows([key("product"), key("sum", 1)], settings, first) == {}  # another seed
+    assert superseded_rows([key("unrecorded"), key("sum")], settings, first) == {}
 
 
 def test_several_stores_are_read_as_one(tmp_path):

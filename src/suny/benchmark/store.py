@@ -292,6 +292,15 @@ class ResultStore:
             config: json.loads(text) for config, text in self.query("SELECT config, settings FROM configs")
         }
 
+    def first_results(self) -> dict[RowKey, float]:
+        """When each row (dataset, model, method, configuration, seed) got its first result.
+
+        Returns:
+            Row -> the earliest ``created`` time of its results (seconds since the epoch).
+        """
+        rows = self.query(f"SELECT {KEY_COLUMNS}, MIN(created) FROM results GROUP BY {KEY_COLUMNS}")
+        return {RowKey(*row[:5]): float(row[5]) for row in rows}
+
     def runs(self) -> list[dict[str, Any]]:
         """The processes that wrote to the store.
 

@@ -37,6 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="aggregate each row over every image it has; by default the rows of a table use only the "
         "images that all of them have, so that they compare the same images",
     )
+    parser.add_argument(
+        "--all-configurations",
+        action="store_true",
+        help="keep the rows of a method that a later release's defaults replaced (the same method, "
+        "options and settings but for a changed default); by default only the newest is shown and "
+        "the others are listed after the tables",
+    )
     parser.set_defaults(run=run)
 
 
@@ -49,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
         merge_stores(stores, args.merge_into)
         stores = [args.merge_into]
     written = write_results_report(
-        stores, args.out, gallery_images=args.gallery, common_images=not args.all_images
+        stores,
+        args.out,
+        gallery_images=args.gallery,
+        common_images=not args.all_images,
+        all_configurations=args.all_configurations,
     )
     print(f"report of {', '.join(map(str, args.stores))} written to {args.out}: {', '.join(written)}")
     return 0

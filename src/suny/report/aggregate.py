@@ -14,7 +14,7 @@ import math
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from suny.benchmark.store import ResultStore
 from suny.metrics.attack import attack_score
 from suny.metrics.deletion_insertion import overall_auc
 from suny.report.paired import paired_differences
-from suny.report.rows import Cell, PerImage, RowKey, row_labels
+from suny.report.rows import Cell, PerImage, RowKey, row_labels, superseded_rows
 
 #: Metric -> image -> class -> value.
 PerClass = dict[str, dict[str, dict[int, float]]]
@@ -39,14 +39,15 @@ ImageSets = dict[tuple[str, str, str], set[str]]
 @dataclass
 class Summary:
     """Everything the report shows: the cells and label of each row, the settings of each
-    configuration (hash -> settings), the runs, and with common images, the images of each
-    (dataset, model, metric)."""
+    configuration (hash -> settings), the runs, with common images the images of each (dataset,
+    model, metric), and the rows left out as superseded (-> the row that replaced each)."""
 
     cells: dict[RowKey, dict[str, Cell]]
     labels: dict[RowKey, str]
     settings: dict[str, dict[str, Any]]
     runs: list[dict[str, Any]]
     images: ImageSets | None = None
+    superseded: dict[RowKey, RowKey] = field(default_factory=dict)
 
     def images_of(self, key: RowKey, metric: str) -> set[str] | None:
         """The images ``metric`` of row ``key`` is aggregated over (None: all it has)."""
@@ -84,17 +85,23 @@ def open_results(paths: Sequence[str | Path]) -> Iterator[ResultStore]:
             yield store
 
 
-def summarise(store: ResultStore, common_images: bool = True) -> Summary:
+def summarise(store: ResultStore, common_images: bool = True, all_configurations: bool = False) -> Summary:
     """Aggregate a store (see the module docstring); with ``common_images``, each metric of a
-    (dataset, model) only on the images that every row has (:func:`keep_common_images`)."""
+    (dataset, model) only on the images that every row has (:func:`keep_common_images`). Rows that
+    a later release's defaults replaced (:func:`~suny.report.rows.superseded_rows`) are left out
+    unless ``all_configurations``."""
+    settings = store.settings()
     per_image = per_image_scores(store)
+    superseded = {}
+    if not all_configurations:
+        superseded = superseded_rows(list(per_image), settings, store.first_results())
+    per_image = {key: scores for key, scores in per_image.items() if key not in superseded}
     images = keep_common_images(per_image) if common_images else None
     cells = {key: row_cells(scores) for key, scores in per_image.items()}
-    settings = store.settings()
     labels = row_labels(list(cells), settings)
     for key, paired in paired_differences(per_image, labels).items():
         cells[key].update(paired)
-    return Summary(cells, labels, settings, store.runs(), images)
+    return Summary(cells, labels, settings, store.runs(), images, superseded)
 
 
 def per_image_scores(store: ResultStore) -> PerImage:

@@ -45,8 +45,14 @@ RUN_HEADER = [
 ]
 
 
+SUPERSEDED_TITLE = (
+    "Left out: rows a later release's defaults replaced (`suny report --all-configurations` keeps them)"
+)
+SUPERSEDED_HEADER = ["dataset", "model", "method", "left out", "replaced by", "configurations"]
+
+
 def appendices(summary: Summary) -> list[Appendix]:
-    """The verdict, the settings and the runs of ``summary``."""
+    """The verdict, the settings, the rows left out as superseded (if any) and the runs."""
     return [
         Appendix(
             "Verdict: SUNY against each method, paired (mean difference ± standard error, positive: SUNY "
@@ -55,6 +61,11 @@ def appendices(summary: Summary) -> list[Appendix]:
             verdict_rows(summary),
         ),
         Appendix("Settings", SETTINGS_HEADER, settings_rows(summary)),
+        *(
+            [Appendix(SUPERSEDED_TITLE, SUPERSEDED_HEADER, superseded_rows_text(summary))]
+            if summary.superseded
+            else []
+        ),
         Appendix("Runs", RUN_HEADER, run_rows(summary.runs)),
     ]
 
@@ -105,6 +116,26 @@ def settings_rows(summary: Summary) -> list[list[str]]:
                     "–" if own is None else ", ".join(f"{k}={v}" for k, v in sorted(own.items())) or "(none)",
                 ]
             )
+    return rows
+
+
+def superseded_rows_text(summary: Summary) -> list[list[str]]:
+    """One row per superseded row: the method settings in which it differs from the row that
+    replaced it, its value there and the new one, and both configuration hashes."""
+    rows = []
+    for old, new in sorted(summary.superseded.items()):
+        before, after = (summary.settings[key.config]["method_settings"] for key in (old, new))
+        differing = sorted(name for name in before | after if before.get(name) != after.get(name))
+        rows.append(
+            [
+                old.dataset,
+                old.model,
+                summary.labels.get(new, new.method),
+                ", ".join(f"{name}={before.get(name)}" for name in differing),
+                ", ".join(f"{name}={after.get(name)}" for name in differing),
+                f"{old.config} → {new.config}",
+            ]
+        )
     return rows
 
 

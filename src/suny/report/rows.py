@@ -3,6 +3,8 @@ dataset and model), their cells and their labels."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +12,7 @@ from typing import Any
 
 from suny.benchmark.records import RowKey
 
-__all__ = ["Cell", "PerImage", "RowKey", "row_labels"]
+__all__ = ["Cell", "PerImage", "RowKey", "row_labels", "superseded_rows"]
 
 #: Row -> metric -> image -> the image's score.
 PerImage = dict[RowKey, dict[str, dict[str, float]]]
@@ -53,6 +55,29 @@ def row_labels(keys: Sequence[RowKey], settings: Mapping[str, Mapping[str, Any]]
         for key in members:
             labels[key] += f" seed {key.seed}" if distinct_seeds else f" #{key.config[:6]} seed {key.seed}"
     return labels
+
+
+def superseded_rows(
+    keys: Sequence[RowKey], settings: Mapping[str, Mapping[str, Any]], first_results: Mapping[RowKey, float]
+) -> dict[RowKey, RowKey]:
+    """Rows that a later release's defaults replaced -> the row that replaced them.
+
+    Rows of one dataset, model, method and seed whose stored settings are the same but for the
+    method's resolved defaults (``method_settings``: the options its caller set are the same) are
+    one method run by two releases, as when a tuning changes a default; the row whose first result
+    came last is the current one. Rows of a store that did not record ``method_settings`` are never
+    superseded."""
+    groups: dict[tuple[Any, ...], list[RowKey]] = defaultdict(list)
+    for key in keys:
+        stored = dict(settings.get(key.config, {}))
+        if stored.pop("method_settings", None) is None:
+            continue
+        groups[key.dataset, key.model, key.method, key.seed, json.dumps(stored, sort_keys=True)].append(key)
+    replaced: dict[RowKey, RowKey] = {}
+    for members in groups.values():
+        current = max(members, key=lambda key: first_results.get(key, -math.inf))
+        replaced |= {key: current for key in members if key != current}
+    return replaced
 
 
 def _clashes(keys: Sequence[RowKey], labels: Mapping[RowKey, str]) -> list[list[RowKey]]:

@@ -18,7 +18,11 @@ from suny.report.tables import TABLES, build_table
 
 
 def write_results_report(
-    paths: Sequence[str | Path], out: str | Path, gallery_images: int = 4, common_images: bool = True
+    paths: Sequence[str | Path],
+    out: str | Path,
+    gallery_images: int = 4,
+    common_images: bool = True,
+    all_configurations: bool = False,
 ) -> list[str]:
     """Write the report of the stores ``paths`` into ``out``.
 
@@ -32,6 +36,8 @@ def write_results_report(
         gallery_images: How many images each model's gallery of maps shows.
         common_images: Aggregate each metric of a dataset and model over the images that every row
             has, so that the rows of a table compare the same images; False: each row over all it has.
+        all_configurations: Keep the rows that a later release's defaults replaced (by default they
+            are left out and listed after the tables).
 
     Returns:
         The names of the files written, ``tables.md`` and ``index.html`` first.
@@ -41,7 +47,7 @@ def write_results_report(
     written: list[str] = []
     sections: list[Section] = []
     with open_results(paths) as store:
-        summary = summarise(store, common_images)
+        summary = summarise(store, common_images, all_configurations)
         for dataset in summary.datasets():
             tables = [table for name in TABLES if (table := build_table(summary, dataset, name)) is not None]
             for table in tables:
