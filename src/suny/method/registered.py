@@ -70,7 +70,7 @@ class _SunyMethod(SaliencyMethod):
 
 
 class SunyFeatureMethod(_SunyMethod):
-    """SUNY-feature: ``suny`` (combined map, ``minmax(N + S)`` by default), ``suny-n`` (necessity map
+    """SUNY-feature: ``suny`` (combined map, ``minmax(N * S)`` by default), ``suny-n`` (necessity map
     N) and ``suny-s`` (sufficiency map S), all from one explanation."""
 
     map_names = ("suny", "suny-n", "suny-s")

@@ -8,7 +8,7 @@ For class c and causes k = 1..K (feature maps or filters of one layer):
 3. responsibilities ``R_N(f)``, ``R_S(f)``: Shapley values of f in the games (F_N, E_N) and
    (F_S, E_S) (Eqs. 3-4), exact for small sets, else by permutation sampling; 0 outside the sets;
 4. maps ``N = minmax(up(relu(sum_k R_N(k) A_k)))``, ``S = minmax(up(relu(sum_k R_S(k) A_k)))`` and
-   the combined map (default ``minmax(N + S)``).
+   the combined map (default ``minmax(N * S)``, :data:`DEFAULT_COMBINATION`).
 """
 
 from __future__ import annotations
