@@ -29,7 +29,8 @@ from pathlib import Path
 
 from common import describe_device
 
-from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, model_label, resident_mib
+from suny.benchmark.configuration import GridOptions, ModelEntry, model_label
+from suny.benchmark.runner import GridRunner, resident_mib
 from suny.benchmark.store import ResultStore
 from suny.cli.common import resolve_device, seed_everything
 from suny.data import load_dataset

@@ -23,7 +23,7 @@ from bench_suny import filter_against_gradcam, throughput
 from common import describe_device, timed
 
 from suny import load_model, sample_image
-from suny.benchmark.runner import GridOptions, ModelEntry
+from suny.benchmark.configuration import GridOptions, ModelEntry
 from suny.engine import ForwardEngine, has_native_bfloat16
 
 MODELS = ("resnet50", "vgg16", "efficientnet-lite0")

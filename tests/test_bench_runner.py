@@ -13,20 +13,14 @@ import torch
 from helpers.models import SmallCNN, toy_classifier
 from PIL import Image
 
+from suny.benchmark.configuration import GridOptions, ModelEntry, configuration, model_facts, same_results
 from suny.benchmark.records import curve_points, from_png
-from suny.benchmark.runner import (
-    GridOptions,
-    GridRunner,
-    ModelEntry,
-    Shard,
-    configuration,
-    model_facts,
-    resident_mib,
-)
+from suny.benchmark.runner import GridRunner, Shard, resident_mib
 from suny.benchmark.store import ResultStore
 from suny.data import Sample
 from suny.errors import SunyError
 from suny.evaluation import SCORES, Evaluation, ScoringSettings, score_maps
+from suny.method.registered import SunyFeatureMethod
 from suny.method.suny import DEFAULT_SET_SIZE
 from suny.registry import create_method
 
@@ -73,6 +67,10 @@ def table(path: Path) -> list[tuple]:
         rows = store.query(
             "SELECT dataset, image_id, class, model, method, metric, seed, config, value FROM results"
         )
+    return sorted_rows(rows)
+
+
+def sorted_rows(rows: list[tuple]) -> list[tuple]:
     return sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))
 
 
@@ -227,10 +225,11 @@ def test_configuration_hash_follows_what_changes_values(monkeypatch):
     entry = toy_entry()
     facts = model_facts(entry.model, 5)
 
-    def config(method: str = "suny", **grid) -> tuple[str, dict]:
+    def config(method: str = "suny", combination: str = "product", **grid) -> tuple[str, dict]:
         options = GridOptions(**grid)
-        built = create_method(method, entry.model, **options.method_options.get(method, {}))
-        return configuration(entry, method, options, facts, built.settings)
+        own = {"combination": combination} if method.startswith("suny") else {}
+        built = create_method(method, entry.model, **own | dict(options.method_options.get(method, {})))
+        return configuration(entry, method, options, facts, built.settings_of(method))
 
     base, settings = config()
     assert (
@@ -244,11 +243,56 @@ def test_configuration_hash_follows_what_changes_values(monkeypatch):
     step = config(step=128)[0]
     assert same == base and len({base, other, step}) == 3
     assert config("gradcam")[0] != base
+    # the combination decides SUNY's combined map, not N or S
+    assert config(combination="sum")[0] != base
+    for variant in ("suny-n", "suny-s"):
+        assert config(variant, combination="sum") == config(variant)
+        assert "combination" not in config(variant)[1]["method_settings"]
     # a release with another default: another configuration, although the caller set nothing
     monkeypatch.setitem(DEFAULT_SET_SIZE, "feature", 8)
     assert config()[0] not in (base, other)
     with pytest.raises(SunyError, match="unknown metrics"):
         GridOptions(metrics=("deletion", "iou"))
+
+
+def test_rows_filed_under_a_setting_the_map_ignores_are_moved_not_recomputed(tmp_path, monkeypatch, capsys):
+    """A store from a release whose suny-n and suny-s configurations still held the combination:
+    their rows move to the configurations of this release, and nothing is computed again."""
+    samples = labelled(write_images(tmp_path / "images", 2))
+    variants = ["suny", "suny-n", "suny-s"]
+    with monkeypatch.context() as old_release:
+        old_release.setattr(SunyFeatureMethod, "ignored_settings", {})
+        run(tmp_path / "r.sqlite", samples, variants, metrics=("deletion",))
+    before = table(tmp_path / "r.sqlite")
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        old_configs = {method: config for config, _, method, _ in store.query("SELECT * FROM configs")}
+    again = run(tmp_path / "r.sqlite", samples, variants, metrics=("deletion",))
+    assert again.computed == 0
+    after = table(tmp_path / "r.sqlite")
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        configs = {(method, config) for config, _, method, _ in store.query("SELECT * FROM configs")}
+        curves = {(method, config) for method, config in store.query("SELECT method, config FROM curves")}
+    new_configs = {method: config for method, config in configs if config != old_configs[method]}
+    assert set(new_configs) == {"suny-n", "suny-s"}  # suny's configuration did not change
+    assert curves == {("suny", old_configs["suny"])} | set(new_configs.items())
+    assert after == sorted_rows([(*r[:7], new_configs.get(r[4], r[7]), *r[8:]) for r in before])
+    assert capsys.readouterr().err.count("moved to") == 2
+
+
+def test_only_settings_a_configuration_lacks_make_stored_results_the_same():
+    def settings(**method_settings) -> dict:
+        return {"method": "suny-n", "step": 64, "method_settings": method_settings}
+
+    stored = {
+        "older": settings(set_size=4, combination="sum"),
+        "other size": settings(set_size=8, combination="sum"),
+        "other step": settings(set_size=4, combination="sum") | {"step": 128},
+        "equal": settings(set_size=4),
+        "unrecorded": {"method": "suny-n", "step": 64},
+        "fewer": settings(),
+    }
+    assert same_results(stored, "equal", settings(set_size=4)) == ["older"]
+    assert same_results(stored, "new", settings(set_size=4, combination="sum")) == []
 
 
 def live_tensors() -> int:

@@ -14,6 +14,7 @@ counts the forward passes and raises on a chosen one. Methods run with the small
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 import torch
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 
 from suny.baselines import Baseline
 from suny.errors import LayerError, SunyError, TargetError
-from suny.method.suny import Suny
+from suny.method.suny import COMBINATIONS, Suny
 from suny.models.hooks import captured_output
 from suny.models.wrapper import ImageClassifier
 from suny.ops import minmax, upsample
@@ -216,6 +217,37 @@ def test_settings_are_every_own_option_as_used(name: str) -> None:
     method = make(name, patch_classifier())
     assert set(method.settings) == own_options(name)
     assert method.settings | FAST.get(name, {}) == method.settings  # the values given are the values used
+
+
+@each_method
+def test_each_map_has_the_settings_that_decide_it(name: str) -> None:
+    """What a store hashes per map: the method's settings but those the map declares it ignores."""
+    method = make(name, patch_classifier())
+    for map_name in method.map_names:
+        ignored = method.ignored_settings.get(map_name, ())
+        assert set(ignored) <= set(method.settings)
+        assert method.settings_of(map_name) == {k: v for k, v in method.settings.items() if k not in ignored}
+    with pytest.raises(SunyError, match=f"returns {method.map_names[0]}.*not 'nothing'"):
+        method.settings_of("nothing")
+
+
+def test_suny_feature_n_and_s_ignore_the_combination_and_nothing_else() -> None:
+    """The declaration is true: every combination rule gives the same N and S maps (and not one
+    combined map)."""
+    model = random_patch_model()
+
+    def maps(**options: Any) -> dict[str, Tensor]:
+        outputs = make("suny", model, **options)(patches(), 0).outputs
+        assert outputs is not None
+        return outputs
+
+    by_rule = {rule: maps(combination=rule) for rule in COMBINATIONS}
+    first = by_rule["sum"]
+    for outputs in by_rule.values():
+        torch.testing.assert_close(outputs["suny-n"], first["suny-n"], rtol=0, atol=0)
+        torch.testing.assert_close(outputs["suny-s"], first["suny-s"], rtol=0, atol=0)
+    assert len({tuple(outputs["suny"].flatten().tolist()) for outputs in by_rule.values()}) > 1
+    assert make("suny", model).ignored_settings == {"suny-n": ("combination",), "suny-s": ("combination",)}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

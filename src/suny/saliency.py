@@ -18,7 +18,7 @@ registry names that select them: SUNY-feature returns ``suny`` (the combined map
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -71,6 +71,8 @@ class SaliencyMethod(ABC):
     uses_layer: ClassVar[bool] = False
     #: The method's own options that decide its maps (beyond layer, seed, batch size, precision).
     setting_names: ClassVar[tuple[str, ...]] = ()
+    #: Map name -> the settings that do not decide that map (:meth:`settings_of`).
+    ignored_settings: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(
         self,
@@ -103,6 +105,13 @@ class SaliencyMethod(ABC):
         configuration, never mistaken for the stored one."""
         return {name: getattr(self, name) for name in self.setting_names}
 
+    def settings_of(self, map_name: str) -> dict[str, Any]:
+        """The :attr:`settings` that decide the map ``map_name`` (one of :attr:`map_names`): all but
+        its :attr:`ignored_settings`. A store hashes these per map, so changing a setting that a map
+        ignores never recomputes that map."""
+        ignored = self.ignored_settings.get(self._known_map(map_name), ())
+        return {name: value for name, value in self.settings.items() if name not in ignored}
+
     def engine(self) -> ForwardEngine:
         """A forward engine for this method's batched passes."""
         return ForwardEngine.for_model(self.model, self.batch_size, self.precision)
@@ -114,9 +123,12 @@ class SaliencyMethod(ABC):
 
     @output.setter
     def output(self, name: str) -> None:
+        self._output = self._known_map(name)
+
+    def _known_map(self, name: str) -> str:
         if name not in self.map_names:
             raise SunyError(f"{type(self).__name__} returns {', '.join(self.map_names)}, not {name!r}")
-        self._output = name
+        return name
 
     def __call__(self, images: Tensor, targets: Tensor | list[int] | int) -> SaliencyResult:
         """Maps of ``images`` (B, 3, H, W) or (3, H, W) in [0, 1] for ``targets`` (one class per

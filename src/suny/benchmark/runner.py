@@ -16,17 +16,14 @@ the order (every method reseeds per call), so the union of the shards equals a o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,14 +31,14 @@ from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from suny.benchmark.configuration import GridOptions, ModelEntry, register
 from suny.benchmark.records import ExplanationKey, Score, png_bytes
 from suny.benchmark.store import ResultStore
 from suny.data.images import load_image
 from suny.data.sample import Sample
-from suny.engine import Precision, compiled_passes
+from suny.engine import compiled_passes
 from suny.errors import SunyError
 from suny.evaluation.scoring import (
-    METRICS,
     SCORES,
     ImageScores,
     MetricScores,
@@ -50,17 +47,8 @@ from suny.evaluation.scoring import (
     preprocessed_image,
     score_image,
 )
-from suny.metrics.attack import NOISE_VARIANCE, THRESHOLD
-from suny.metrics.deletion_insertion import DEFAULT_STEP
-from suny.metrics.sanity import merge_groups, randomisation_groups
-from suny.models.wrapper import ImageClassifier
 from suny.registry import create_method, shares_explanation
 from suny.saliency import SaliencyMethod
-
-#: The version of what the code computes for given settings: bumped when a change of the code
-#: changes stored values (2: pruning removes the BatchNorm channel, the attack's true map, the
-#: forward engine), so that results of different versions never mix under one configuration.
-PROTOCOL = 2
 
 
 @dataclass(frozen=True)
@@ -91,94 +79,6 @@ class Shard:
     def take(self, samples: Sequence[Sample]) -> list[tuple[int, Sample]]:
         """(dataset index, sample) of this shard's images."""
         return [(i, s) for i, s in enumerate(samples) if i % self.world_size == self.rank]
-
-
-@dataclass(frozen=True)
-class GridOptions:
-    """What to compute and how. ``sanity_images``: only the first N images of the dataset get the
-    (expensive) sanity check; ``examples``: the first N images keep their maps for the gallery;
-    ``batch_size``: of the metrics' forward passes; ``precision``: of every batched pass;
-    ``attack_threshold``: tau of the attack's true map; ``compile``: compile the model's passes
-    (:func:`~suny.engine.compiled_passes`; like the batch size, not part of a configuration);
-    ``method_options``: method -> options (a method's ``batch_size`` among them is not part of its
-    configuration)."""
-
-    metrics: tuple[str, ...] = ("deletion", "insertion", "attack", "pointing")
-    seed: int = 0
-    step: int = DEFAULT_STEP
-    batch_size: int = 64
-    precision: Precision = "float32"
-    attack_threshold: float = THRESHOLD
-    compile: bool = False
-    sanity_steps: int | None = 5
-    sanity_images: int | None = None
-    examples: int = 4
-    method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.metrics) - set(METRICS))
-        if unknown or not self.metrics:
-            raise SunyError(f"unknown metrics {unknown or '(none)'}; choose from {', '.join(METRICS)}")
-
-    def metrics_for(self, index: int) -> tuple[str, ...]:
-        """The metrics of the image at dataset position ``index``."""
-        if self.sanity_images is None or index < self.sanity_images:
-            return self.metrics
-        return tuple(m for m in self.metrics if m != "sanity")
-
-
-@dataclass
-class ModelEntry:
-    """A loaded model under its label (the name, with ``@weights`` when not the default weights)."""
-
-    label: str
-    model: ImageClassifier
-    weights: str = "default"
-
-
-def model_label(name: str, weights: str) -> str:
-    return name if weights == "default" else f"{name}@{Path(weights).stem}"
-
-
-def configuration(
-    entry: ModelEntry,
-    method: str,
-    options: GridOptions,
-    derived: Mapping[str, Any],
-    method_settings: Mapping[str, Any],
-) -> tuple[str, dict[str, Any]]:
-    """(hash, settings) of ``method`` on ``entry``: a change of anything that can change a value
-    (weights, layer, method options, curve step, sanity steps) gives another configuration.
-    ``method_settings``: the built method's :attr:`~suny.saliency.SaliencyMethod.settings`, its
-    options with the defaults resolved, so a release that changes a default does not reuse the rows
-    of the old one; ``method_options``, what the caller set, names the row in the report.
-    ``derived``: settings that follow from those (:func:`model_facts`), stored but not hashed."""
-    method_options = {k: v for k, v in options.method_options.get(method, {}).items() if k != "batch_size"}
-    hashed = {
-        "model": entry.label,
-        "weights": entry.weights,
-        "layer": entry.model.default_layer,
-        "method": method,
-        "method_options": method_options,
-        "method_settings": dict(method_settings),
-        "step": options.step,
-        "attack_variance": NOISE_VARIANCE,
-        "attack_threshold": options.attack_threshold,
-        "precision": options.precision,
-        "sanity_steps": options.sanity_steps,
-        "protocol": PROTOCOL,
-    }
-    digest = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return digest, hashed | dict(derived)
-
-
-def model_facts(model: ImageClassifier, sanity_steps: int | None) -> dict[str, Any]:
-    """What the report needs to know of a model: pixels per image, the sanity cascade's steps."""
-    cascade = merge_groups(randomisation_groups(model), sanity_steps)
-    return {
-        "pixels": model.preprocessing.crop**2,
-        "sanity_layers": [group[0] if len(group) == 1 else f"{group[0]}..{group[-1]}" for group in cascade],
-    }
 
 
 def method_groups(methods: Sequence[str], options: GridOptions) -> list[list[str]]:
@@ -260,16 +160,13 @@ class GridRunner:
         )
         self.min_side = max(entry.model.preprocessing.resize for entry in models)
         for entry in models:
-            facts = model_facts(entry.model, options.sanity_steps)
             for group in self.groups:
                 defaults = {"seed": options.seed, "precision": options.precision}
                 method_options = defaults | dict(options.method_options.get(group[0], {}))
                 built = create_method(group[0], entry.model, **method_options)
                 self.built[entry.label, group[0]] = built
                 for method in group:
-                    config, settings = configuration(entry, method, options, facts, built.settings)
-                    store.add_config(config, entry.label, method, settings)
-                    self.configs[entry.label, method] = config
+                    self.configs[entry.label, method] = register(store, entry, method, options, built)
 
     def run(self, command: Sequence[str] = ()) -> RunTotals:
         """Every image of the shard; returns the totals (also written to the ``runs`` table)."""

@@ -176,6 +176,19 @@ class ResultStore:
                 (config, model, method, json.dumps(settings, sort_keys=True)),
             )
 
+    def move_rows(self, old: str, new: str) -> int:
+        """File the results, curves and explanations of configuration ``old`` under ``new``.
+
+        One that ``new`` has already stays where it is. Returns the number of results moved.
+        """
+        with self.transaction() as db:
+            moved = db.execute(
+                "UPDATE OR IGNORE results SET config = ? WHERE config = ?", (new, old)
+            ).rowcount
+            for table in ("curves", "explanations"):
+                db.execute(f"UPDATE OR IGNORE {table} SET config = ? WHERE config = ?", (new, old))
+        return moved
+
     def start_run(
         self, host: str, rank: int, world_size: int, device: str, command: Sequence[str], rss: float
     ) -> int:

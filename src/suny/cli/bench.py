@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from suny.benchmark.runner import GridOptions, GridRunner, ModelEntry, Shard, model_label
+from suny.benchmark.configuration import GridOptions, ModelEntry, model_label
+from suny.benchmark.runner import GridRunner, Shard
 from suny.benchmark.store import ResultStore
 from suny.cli.common import add_metric_options, positive_int, resolve_device, seed_everything
 from suny.cli.evaluate import metric_list

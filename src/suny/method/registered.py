@@ -7,6 +7,7 @@ and ``suny-s`` (sufficiency); SUNY-filter returns ``suny-filter`` (combined). Op
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -75,6 +76,11 @@ class SunyFeatureMethod(_SunyMethod):
 
     map_names = ("suny", "suny-n", "suny-s")
     fields = ("combined_map", "necessity_map", "sufficiency_map")
+    #: N and S come before they are combined: the combination decides only ``suny``.
+    ignored_settings: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "suny-n": ("combination",),
+        "suny-s": ("combination",),
+    }
 
 
 class SunyFilterMethod(_SunyMethod):
