@@ -145,13 +145,17 @@ def model_facts(model: ImageClassifier, sanity_steps: int | None) -> dict[str, A
 
 
 def register(
-    store: ResultStore, entry: ModelEntry, method: str, options: GridOptions, built: SaliencyMethod
+    store: ResultStore,
+    entry: ModelEntry,
+    method: str,
+    options: GridOptions,
+    facts: Mapping[str, Any],
+    built: SaliencyMethod,
 ) -> str:
-    """Record the configuration of the map ``method`` of ``built`` on ``entry``, and file under it
-    the results the store holds under configurations with :func:`same_results`; returns its hash."""
-    config, settings = configuration(
-        entry, method, options, model_facts(entry.model, options.sanity_steps), built.settings_of(method)
-    )
+    """Record the configuration of the map ``method`` of ``built`` on ``entry`` (``facts``:
+    :func:`model_facts`) and file under it the results the store holds under configurations with
+    :func:`same_results`; returns its hash."""
+    config, settings = configuration(entry, method, options, facts, built.settings_of(method))
     store.add_config(config, entry.label, method, settings)
     for old in same_results(store.settings(), config, settings):
         if moved := store.move_rows(old, config):

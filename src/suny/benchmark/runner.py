@@ -31,7 +31,7 @@ from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from suny.benchmark.configuration import GridOptions, ModelEntry, register
+from suny.benchmark.configuration import GridOptions, ModelEntry, model_facts, register
 from suny.benchmark.records import ExplanationKey, Score, png_bytes
 from suny.benchmark.store import ResultStore
 from suny.data.images import load_image
@@ -160,13 +160,14 @@ class GridRunner:
         )
         self.min_side = max(entry.model.preprocessing.resize for entry in models)
         for entry in models:
+            facts = model_facts(entry.model, options.sanity_steps)
             for group in self.groups:
                 defaults = {"seed": options.seed, "precision": options.precision}
                 method_options = defaults | dict(options.method_options.get(group[0], {}))
                 built = create_method(group[0], entry.model, **method_options)
                 self.built[entry.label, group[0]] = built
                 for method in group:
-                    self.configs[entry.label, method] = register(store, entry, method, options, built)
+                    self.configs[entry.label, method] = register(store, entry, method, options, facts, built)
 
     def run(self, command: Sequence[str] = ()) -> RunTotals:
         """Every image of the shard; returns the totals (also written to the ``runs`` table)."""
