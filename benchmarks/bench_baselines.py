@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from common import describe_device
 from torch import Tensor
 
 from suny.data import load_image
 from suny.engine import PRECISIONS
+from suny.engine.hardware import describe_device
 from suny.models import ImageClassifier, load_model
 from suny.registry import create_method
 from suny.saliency import SaliencyMethod

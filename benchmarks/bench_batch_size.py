@@ -16,11 +16,12 @@ import argparse
 from functools import partial
 
 import torch
-from common import describe_device, timed
+from common import timed
 
 from suny.cli.common import resolve_device
 from suny.data import sample_image
 from suny.engine import ForwardEngine
+from suny.engine.hardware import describe_device
 from suny.models import load_model
 
 

@@ -27,14 +27,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import describe_device
-
 from suny.benchmark.configuration import GridOptions, ModelEntry, model_label
 from suny.benchmark.runner import GridRunner, resident_mib
 from suny.benchmark.store import ResultStore
 from suny.cli.common import resolve_device, seed_everything
 from suny.data import load_dataset
 from suny.engine import PRECISIONS
+from suny.engine.hardware import describe_device
 from suny.interventions import filter as filter_module
 from suny.interventions.channel_tail import NotChannelwise
 from suny.models import load_model

@@ -13,11 +13,12 @@ import argparse
 import time
 
 import torch
-from common import describe_device, synchronize
+from common import synchronize
 
 from suny.cli.common import resolve_device
 from suny.data import sample_image
 from suny.engine import PRECISIONS, autocast
+from suny.engine.hardware import describe_device
 from suny.metrics.deletion_insertion import DEFAULT_STEP, changed_counts, deletion_insertion
 from suny.models import load_model
 from suny.ops import batched

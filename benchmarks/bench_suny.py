@@ -29,11 +29,12 @@ import time
 from pathlib import Path
 
 import torch
-from common import describe_device, timed
+from common import timed
 
 from suny import Suny, create_method, load_image, load_model, sample_image
 from suny.data import ilsvrc_kaggle
 from suny.engine import ForwardEngine, has_native_bfloat16
+from suny.engine.hardware import describe_device
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
 

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import torch
-from common import describe_device
 
 from suny import load_model
 from suny.data import ilsvrc_kaggle
+from suny.engine.hardware import describe_device
 from suny.evaluation import ScoringSettings, score_image
 from suny.metrics.attack import attack_score
 from suny.registry import create_method, method_class, method_names

@@ -20,11 +20,12 @@ import torch
 from bench_baselines import load_images, ours, reference, seconds_per_image
 from bench_grid import DATA, timed_grid
 from bench_suny import filter_against_gradcam, throughput
-from common import describe_device, timed
+from common import timed
 
 from suny import load_model, sample_image
 from suny.benchmark.configuration import GridOptions, ModelEntry
 from suny.engine import ForwardEngine, has_native_bfloat16
+from suny.engine.hardware import describe_device
 
 MODELS = ("resnet50", "vgg16", "efficientnet-lite0")
 

@@ -17,10 +17,10 @@ import statistics
 from pathlib import Path
 
 import torch
-from common import describe_device
 
 from suny import Suny, load_model
 from suny.data import ilsvrc_kaggle
+from suny.engine.hardware import describe_device
 from suny.evaluation import predicted_class, preprocessed_image
 from suny.models import ImageClassifier, forward_hooks
 

@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import describe_device
 
 from suny import Suny, load_model
 from suny.data import Sample, ilsvrc_kaggle
 from suny.engine import compiled_passes
+from suny.engine.hardware import describe_device
 from suny.evaluation import ScoringSettings, predicted_class, preprocessed_image, score_image, score_maps
 from suny.method.suny import COMBINATIONS, combine
 from suny.metrics.attack import attack_score

@@ -210,6 +210,31 @@ def test_tables_mark_best_and_second_in_the_right_direction(tmp_path):
     assert "<h2>Settings</h2>" in page and "combination=sum, set_size=4" in page
 
 
+def test_the_cost_says_which_device_measured_it(tmp_path):
+    path = tmp_path / "r.sqlite"
+    fill(path)  # every row on images a and b, by a run on "cpu"
+    with ResultStore(path) as store:
+        run = store.start_run("other", 0, 1, "CPU Test [AVX2], 1 thread", [], 1.0)
+        key = ExplanationKey("set", "b", "net", "gradcam", 0, "gradcam-net-0")
+        store.add_explanation(key, 7, 1.0, None, run)  # another class of b, on another machine
+        store.add_explanation(key, 8, 1.0, None, None)  # and one whose run was not recorded
+        store.add_explanation(
+            ExplanationKey("set", "c", "net", "gradcam", 0, "gradcam-net-0"), 1, 1.0, None, run
+        )
+    with open_results([path]) as store:
+        common, every = summarise(store), summarise(store, common_images=False)
+    gradcam = RowKey("set", "net", "gradcam", "gradcam-net-0", 0)
+    # c is left out of the common images, so of the cost cells, and so of the count
+    assert common.devices[gradcam] == {"cpu": 2, "CPU Test [AVX2], 1 thread": 1, "not recorded": 1}
+    assert every.devices[gradcam]["CPU Test [AVX2], 1 thread"] == 2
+    assert common.devices[RowKey("set", "net", "rise", "rise-net-0", 0)] == {"cpu": 2}
+    write_results_report([path], tmp_path / "out")
+    markdown = (tmp_path / "out/tables.md").read_text()
+    devices = "cpu (2 images); CPU Test [AVX2], 1 thread (1 image); not recorded (1 image)"
+    assert f"| set | net | gradcam | {devices} |" in markdown
+    assert markdown.index("## Settings") < markdown.index("## Cost measured on") < markdown.index("## Runs")
+
+
 def test_row_labels_tell_apart_rows_by_the_settings_that_differ_then_by_seed():
     def key(config: str, seed: int = 0, method: str = "suny") -> RowKey:
         return RowKey("set", "net", method, config, seed)

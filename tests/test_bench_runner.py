@@ -18,6 +18,7 @@ from suny.benchmark.records import curve_points, from_png
 from suny.benchmark.runner import GridRunner, Shard, resident_mib
 from suny.benchmark.store import ResultStore
 from suny.data import Sample
+from suny.engine.hardware import describe_device
 from suny.errors import SunyError
 from suny.evaluation import SCORES, Evaluation, ScoringSettings, score_maps
 from suny.method.registered import SunyFeatureMethod
@@ -123,8 +124,8 @@ def test_grid_stores_every_result_and_a_rerun_computes_nothing(tmp_path):
         assert from_png(pictures[0][1]).shape == (SIZE, SIZE)
         assert store.query("SELECT COUNT(*) FROM images")[0][0] == 2
         created = store.query("SELECT MAX(created) FROM results")[0][0]
-        run_row = store.query("SELECT images, computed, finished IS NOT NULL FROM runs")
-        assert run_row == [(4, 16, 1)]
+        run_row = store.query("SELECT images, computed, finished IS NOT NULL, device FROM runs")
+        assert run_row == [(4, 16, 1, describe_device(torch.device("cpu")))]  # the CPU with its capability
 
     again = run(store_path, samples, methods)
     assert (again.computed, again.skipped) == (0, 4)

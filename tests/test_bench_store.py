@@ -122,11 +122,15 @@ def test_merge_keeps_every_key_once_and_every_run(tmp_path):
     first, second, merged = (tmp_path / f"{n}.sqlite" for n in ("a", "b", "merged"))
     for path, images, value in ((first, ["img1", "img2"], 1.0), (second, ["img2", "img3"], 2.0)):
         with ResultStore(path) as store:
-            run = store.start_run(path.stem, 0, 1, "cpu", [], 1.0)
+            run = store.start_run(path.stem, 0, 1, f"cpu of {path.stem}", [], 1.0)
             store.add_config("abc", "model", "gradcam", {"step": 224})
             for image in images:
                 key = ExplanationKey("set", image, "model", "gradcam", 0, "abc")
                 store.add_scores(key, [Score(0, "pointing", value, 0.0)], run)
+                store.add_explanation(key, 0, 0.0, None, run)
+            store.add_explanation(
+                ExplanationKey("set", "unrecorded", "model", "gradcam", 0, "abc"), 0, 0.0, None, None
+            )
     merge_stores([first, second], merged)
     merge_stores([second], merged)  # again: nothing new
     with ResultStore(merged) as store:
@@ -134,3 +138,8 @@ def test_merge_keeps_every_key_once_and_every_run(tmp_path):
         assert values == [("img1", 1.0), ("img2", 1.0), ("img3", 2.0)]
         assert store.query("SELECT COUNT(*) FROM configs") == [(1,)]
         assert [h for (h,) in store.query("SELECT host FROM runs ORDER BY run")] == ["a", "b"]
+        # both files numbered their run 1: each copied row points at the run that computed it
+        computed_by = [("img1", "a"), ("img2", "a"), ("img3", "b")]
+        query = "SELECT image_id, host FROM {} LEFT JOIN runs USING (run) ORDER BY image_id"
+        assert store.query(query.format("results")) == computed_by
+        assert store.query(query.format("explanations")) == [*computed_by, ("unrecorded", None)]

@@ -10,7 +10,7 @@ import torch
 from helpers.models import ChannelSumNet, toy_classifier
 
 from suny.data import ilsvrc_kaggle
-from suny.engine import ForwardEngine, autocast, precision, resolve_precision
+from suny.engine import ForwardEngine, autocast, hardware, precision, resolve_precision
 from suny.evaluation import ScoringSettings, score_image
 from suny.registry import create_method
 
@@ -86,3 +86,23 @@ def test_bfloat16_moves_the_evaluation_little_on_real_crops(lite0, shared_data):
             if name == "suny-filter":
                 assert exact.extras[0].necessary_set == reduced.extras[0].necessary_set
                 assert exact.extras[0].sufficient_set == reduced.extras[0].sufficient_set
+
+
+def test_the_device_description_says_what_the_cpu_offers(monkeypatch):
+    cpuinfo = {"model name": "Test CPU", "flags": "fpu avx2 avx512_bf16"}
+    monkeypatch.setattr(hardware, "_cpuinfo_field", cpuinfo.get)
+    monkeypatch.setattr(hardware, "cpu_has_native_bfloat16", lambda: True)
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert hardware.cpu_capability() == f"{capability}, avx512_bf16, native bf16"
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert hardware.describe_device(torch.device("cpu")) == (
+            f"CPU Test CPU [{capability}, avx512_bf16, native bf16], 1 thread (torch {torch.__version__})"
+        )
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(hardware, "_cpuinfo_field", lambda name: None)  # no /proc/cpuinfo
+    monkeypatch.setattr(hardware, "cpu_has_native_bfloat16", lambda: False)
+    assert hardware.cpu_capability() == f"{capability}, no AMX/AVX512-BF16, no native bf16"
+    assert hardware.cpu_model()  # the platform's processor or machine name

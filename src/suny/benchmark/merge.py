@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from suny.benchmark.store import DATA_TABLES, ResultStore
+from suny.benchmark.schema import DATA_TABLES
+from suny.benchmark.store import ResultStore
 
 
 def merge_stores(sources: Sequence[str | Path], target: str | Path) -> None:
     """Copy every row of ``sources`` into ``target`` (created when new).
 
     Rows already there are kept: the same key computed on two hosts is stored once; runs not there
-    yet are added with new ids.
+    yet are added with new ids, and the rows copied point at them.
 
     Args:
         sources: results files.
@@ -26,10 +28,31 @@ def merge_stores(sources: Sequence[str | Path], target: str | Path) -> None:
             db.execute("ATTACH DATABASE ? AS source", (str(source),))
             try:
                 with store.transaction():
+                    copy_runs(db)
                     for table in DATA_TABLES:
-                        db.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM source.{table}")
-                    columns = [row[1] for row in db.execute("PRAGMA main.table_info(runs)")][1:]
-                    names = ", ".join(columns)
-                    db.execute(f"INSERT OR IGNORE INTO main.runs ({names}) SELECT {names} FROM source.runs")
+                        columns = [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")]
+                        values = ", ".join("ids.new" if c == "run" else f"row.{c}" for c in columns)
+                        db.execute(
+                            f"INSERT OR IGNORE INTO main.{table} SELECT {values} FROM source.{table} AS row "
+                            + (
+                                "LEFT JOIN temp.run_ids AS ids ON ids.old = row.run"
+                                if "run" in columns
+                                else ""
+                            )
+                        )
             finally:
+                db.execute("DROP TABLE IF EXISTS temp.run_ids")
                 db.execute("DETACH DATABASE source")
+
+
+def copy_runs(db: sqlite3.Connection) -> None:
+    """Copy the attached ``source``'s runs into ``main`` with new ids (a run already there, the same
+    host, rank, world size and start, is kept), and fill ``temp.run_ids`` (old -> new id) so that
+    the copied results and explanations point at the run that computed them."""
+    columns = [row[1] for row in db.execute("PRAGMA main.table_info(runs)")][1:]
+    names = ", ".join(columns)
+    db.execute(f"INSERT OR IGNORE INTO main.runs ({names}) SELECT {names} FROM source.runs")
+    db.execute(
+        "CREATE TEMP TABLE run_ids AS SELECT source.runs.run AS old, main.runs.run AS new "
+        "FROM source.runs JOIN main.runs USING (host, rank, world_size, started)"
+    )

@@ -37,6 +37,7 @@ from suny.benchmark.store import ResultStore
 from suny.data.images import load_image
 from suny.data.sample import Sample
 from suny.engine import compiled_passes
+from suny.engine.hardware import describe_device
 from suny.errors import SunyError
 from suny.evaluation.scoring import (
     SCORES,
@@ -172,7 +173,7 @@ class GridRunner:
     def run(self, command: Sequence[str] = ()) -> RunTotals:
         """Every image of the shard; returns the totals (also written to the ``runs`` table)."""
         totals = RunTotals(rss_start_mib=resident_mib())
-        devices = ",".join(sorted({str(entry.model.device) for entry in self.models}))
+        devices = "; ".join(sorted({describe_device(entry.model.device) for entry in self.models}))
         run = self.store.start_run(
             socket.gethostname(),
             self.shard.rank,

@@ -1,27 +1,12 @@
 """The results store: one SQLite file that runs write as they go and ``suny report`` reads.
 
-Tables (see :data:`SCHEMA`):
-
-- ``configs``: one row per (model, method) configuration: its hash and its settings as JSON
-  (weights, layer, method options, metric settings, and what the report needs: the number of
-  pixels, the sanity check's layer groups);
-- ``runs``: one row per process that ran (host, rank, device, command, start and end, images
-  computed and skipped, resident memory at the start and the end);
-- ``results``: one scalar per (dataset, image, class, model, method, metric, seed, config) with
-  the seconds it took;
-- ``curves``: the deletion/insertion curves and the sanity check's similarity per step, as
-  float32 arrays, with the same key;
-- ``explanations``: the seconds each explanation took, and for the first few images of a dataset
-  the map itself (8-bit PNG) for the report's gallery; ``images`` holds those images as the model
-  saw them.
-
-Every key is UNIQUE and every write is ``INSERT OR IGNORE`` in a short transaction, so the same
-value is never stored twice, a re-run skips what is there, and several processes (ranks of one
-machine) can write to the same file: WAL journal, and a busy timeout for the moments another
-process holds the write lock. Several hosts write one file each and
-:func:`~suny.benchmark.merge.merge_stores` unites them (so does ``suny report A.sqlite B.sqlite``).
-The report reads it through the methods under "reading", which return the typed rows of
-:mod:`suny.benchmark.records`.
+Its tables are those of :mod:`suny.benchmark.schema`. Every key is UNIQUE and every write is
+``INSERT OR IGNORE`` in a short transaction, so the same value is never stored twice, a re-run
+skips what is there, and several processes (ranks of one machine) can write to the same file: WAL
+journal, and a busy timeout for the moments another process holds the write lock. Several hosts
+write one file each and :func:`~suny.benchmark.merge.merge_stores` unites them (so does
+``suny report A.sqlite B.sqlite``). The report reads it through the methods under "reading",
+which return the typed rows of :mod:`suny.benchmark.records`.
 """
 
 from __future__ import annotations
@@ -48,63 +33,7 @@ from suny.benchmark.records import (
     curve_points,
     from_png,
 )
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS configs (
-    config TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    method TEXT NOT NULL,
-    settings TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run INTEGER PRIMARY KEY AUTOINCREMENT,
-    host TEXT NOT NULL,
-    rank INTEGER NOT NULL,
-    world_size INTEGER NOT NULL,
-    device TEXT NOT NULL,
-    command TEXT NOT NULL,
-    started REAL NOT NULL,
-    finished REAL,
-    images INTEGER,
-    computed INTEGER,
-    skipped INTEGER,
-    rss_start_mib REAL,
-    rss_end_mib REAL,
-    UNIQUE (host, rank, world_size, started)
-);
-CREATE TABLE IF NOT EXISTS results (
-    dataset TEXT NOT NULL, image_id TEXT NOT NULL, class INTEGER NOT NULL, model TEXT NOT NULL,
-    method TEXT NOT NULL, metric TEXT NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
-    value REAL,
-    seconds REAL NOT NULL,
-    run INTEGER,
-    created REAL NOT NULL,
-    UNIQUE (dataset, image_id, class, model, method, metric, seed, config)
-);
-CREATE TABLE IF NOT EXISTS curves (
-    dataset TEXT NOT NULL, image_id TEXT NOT NULL, class INTEGER NOT NULL, model TEXT NOT NULL,
-    method TEXT NOT NULL, curve TEXT NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
-    points BLOB NOT NULL,
-    UNIQUE (dataset, image_id, class, model, method, curve, seed, config)
-);
-CREATE TABLE IF NOT EXISTS explanations (
-    dataset TEXT NOT NULL, image_id TEXT NOT NULL, class INTEGER NOT NULL, model TEXT NOT NULL,
-    method TEXT NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    map BLOB,
-    run INTEGER,
-    created REAL NOT NULL,
-    UNIQUE (dataset, image_id, class, model, method, seed, config)
-);
-CREATE TABLE IF NOT EXISTS images (
-    dataset TEXT NOT NULL, image_id TEXT NOT NULL, model TEXT NOT NULL,
-    picture BLOB NOT NULL,
-    UNIQUE (dataset, image_id, model)
-);
-"""
-#: Tables that :func:`merge_stores` copies row by row (``runs`` is copied without its ids).
-DATA_TABLES = ("configs", "results", "curves", "explanations", "images")
-
+from suny.benchmark.schema import SCHEMA
 
 #: The columns of a :class:`RowKey`, and the condition that selects one.
 KEY_COLUMNS = ", ".join(RowKey._fields)
@@ -346,6 +275,19 @@ class ResultStore:
             f"ORDER BY {KEY_COLUMNS}, image_id, class"
         )
         return (ExplanationTime(RowKey(*row[:5]), *row[5:]) for row in rows)
+
+    def explanation_devices(self) -> Iterator[tuple[RowKey, str, str | None]]:
+        """The device each stored explanation was computed on.
+
+        Returns:
+            (row, image id, the ``device`` of the run that computed it, None where none is recorded),
+            once per row, image and device, by row key and image.
+        """
+        rows = self.connection.execute(
+            f"SELECT DISTINCT {KEY_COLUMNS}, image_id, device FROM explanations LEFT JOIN runs USING (run) "
+            f"ORDER BY {KEY_COLUMNS}, image_id"
+        )
+        return ((RowKey(*row[:5]), row[5], row[6]) for row in rows)
 
     def curves(self, key: RowKey, name: str) -> Iterator[tuple[str, list[np.ndarray]]]:
         """The curves ``name`` of one row, one image at a time.

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,8 @@ ImageSets = dict[tuple[str, str, str], set[str]]
 class Summary:
     """Everything the report shows: the cells and label of each row, the settings of each
     configuration (hash -> settings), the runs, with common images the images of each (dataset,
-    model, metric), and the rows left out as superseded (-> the row that replaced each)."""
+    model, metric), the rows left out as superseded (-> the row that replaced each), and the devices
+    each row's cost was measured on (:func:`cost_devices`)."""
 
     cells: dict[RowKey, dict[str, Cell]]
     labels: dict[RowKey, str]
@@ -48,6 +50,7 @@ class Summary:
     runs: list[dict[str, Any]]
     images: ImageSets | None = None
     superseded: dict[RowKey, RowKey] = field(default_factory=dict)
+    devices: dict[RowKey, Counter[str]] = field(default_factory=dict)
 
     def images_of(self, key: RowKey, metric: str) -> set[str] | None:
         """The images ``metric`` of row ``key`` is aggregated over (None: all it has)."""
@@ -101,7 +104,22 @@ def summarise(store: ResultStore, common_images: bool = True, all_configurations
     labels = row_labels(list(cells), settings)
     for key, paired in paired_differences(per_image, labels).items():
         cells[key].update(paired)
-    return Summary(cells, labels, settings, store.runs(), images, superseded)
+    devices = cost_devices(store, cells.keys(), images)
+    return Summary(cells, labels, settings, store.runs(), images, superseded, devices)
+
+
+def cost_devices(
+    store: ResultStore, keys: Collection[RowKey], images: ImageSets | None
+) -> dict[RowKey, Counter[str]]:
+    """Per row of ``keys``: the device of the runs that computed its explanations (their one-line
+    description, :func:`~suny.engine.hardware.describe_device`; ``not recorded`` where no run was)
+    -> how many of the images its cost cells count (all of them without common ``images``)."""
+    devices: dict[RowKey, Counter[str]] = {}
+    for key, image, device in store.explanation_devices():
+        counted = None if images is None else images.get((key.dataset, key.model, "explain_seconds"), set())
+        if key in keys and (counted is None or image in counted):
+            devices.setdefault(key, Counter())[device or "not recorded"] += 1
+    return devices
 
 
 def per_image_scores(store: ResultStore) -> PerImage:

@@ -1,6 +1,7 @@
 """The tables after the results: the verdict (where SUNY is better or worse than each method by at
 least two standard errors), the settings of every row (what each method ran with, its defaults
-resolved) and the runs (one row per process that wrote to the store)."""
+resolved), the devices each row's cost was measured on, and the runs (one row per process that wrote
+to the store)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ RUN_HEADER = [
 ]
 
 
+DEVICES_TITLE = (
+    "Cost measured on: the device of the runs that computed each row's explanations (images); "
+    "runs before the CPU was described recorded only cpu or cuda"
+)
+DEVICES_HEADER = ["dataset", "model", "method", "devices"]
+
 SUPERSEDED_TITLE = (
     "Left out: rows a later release's defaults replaced (`suny report --all-configurations` keeps them)"
 )
@@ -52,7 +59,8 @@ SUPERSEDED_HEADER = ["dataset", "model", "method", "left out", "replaced by", "c
 
 
 def appendices(summary: Summary) -> list[Appendix]:
-    """The verdict, the settings, the rows left out as superseded (if any) and the runs."""
+    """The verdict, the settings, the devices of the cost, the rows left out as superseded (if any)
+    and the runs."""
     return [
         Appendix(
             "Verdict: SUNY against each method, paired (mean difference ± standard error, positive: SUNY "
@@ -61,6 +69,7 @@ def appendices(summary: Summary) -> list[Appendix]:
             verdict_rows(summary),
         ),
         Appendix("Settings", SETTINGS_HEADER, settings_rows(summary)),
+        Appendix(DEVICES_TITLE, DEVICES_HEADER, device_rows(summary)),
         *(
             [Appendix(SUPERSEDED_TITLE, SUPERSEDED_HEADER, superseded_rows_text(summary))]
             if summary.superseded
@@ -117,6 +126,24 @@ def settings_rows(summary: Summary) -> list[list[str]]:
                 ]
             )
     return rows
+
+
+def device_rows(summary: Summary) -> list[list[str]]:
+    """One row per table row with explanations: each device its cost was measured on, with how many
+    images, the most first (the cost cells of a row measured on several machines mix their speeds)."""
+    return [
+        [
+            key.dataset,
+            key.model,
+            summary.labels[key],
+            "; ".join(
+                f"{device} ({count} image{'s' * (count != 1)})" for device, count in devices.most_common()
+            ),
+        ]
+        for dataset in summary.datasets()
+        for key in summary.keys(dataset)
+        if (devices := summary.devices.get(key))
+    ]
 
 
 def superseded_rows_text(summary: Summary) -> list[list[str]]:
