@@ -1,6 +1,6 @@
-"""``suny bench`` as users run it: a real process killed with SIGKILL and started again, and two
-processes with RANK / WORLD_SIZE set (as torchrun starts them) sharing one store; both must give
-the table of an uninterrupted one-process run, each value computed once."""
+"""``suny bench`` as users run it: a real process killed with SIGKILL, or stopped with SIGTERM, and
+started again, and two processes with RANK / WORLD_SIZE set (as torchrun starts them) sharing one
+store; all must give the table of an uninterrupted one-process run, each value computed once."""
 
 from __future__ import annotations
 
@@ -111,6 +111,34 @@ def test_killed_run_resumes_and_computes_nothing_twice(dataset, reference, tmp_p
     # the results of the killed run are still its own; the second run explained only the rest
     assert count(store, "SELECT COUNT(*) FROM results WHERE run = 1") == len(partial)
     assert count(store, "SELECT computed FROM runs WHERE run = 2") == len(IMAGES) - complete
+
+
+def test_sigterm_stops_a_run_that_records_what_it_did(dataset, reference, tmp_path):
+    store = tmp_path / "r.sqlite"
+    process = subprocess.Popen(
+        bench_command(dataset, store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while count(store, "SELECT COUNT(*) FROM results") == 0 and process.poll() is None:
+        assert time.monotonic() < deadline, "no result within 2 minutes"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)  # what pkill, schedulers and torchrun send
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 130 and "suny bench: interrupted" in errors.decode(), errors.decode()
+    partial = results(store)
+    assert 0 < len(partial) < len(reference)
+    complete = count(
+        store,
+        "SELECT COUNT(*) FROM (SELECT image_id FROM results GROUP BY image_id "
+        f"HAVING COUNT(*) = {SCORES_PER_CLASS} * COUNT(DISTINCT class))",
+    )
+    with sqlite3.connect(store) as db:
+        (run,) = db.execute("SELECT finished, images, computed, rss_end_mib IS NOT NULL FROM runs").fetchall()
+    assert run == (None, complete, complete, 1)  # not finished, but its totals are recorded
+
+    finished = subprocess.run(bench_command(dataset, store), capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert same_table(results(store), reference)
 
 
 def test_two_ranks_share_one_store_and_unite_to_the_one_process_run(dataset, reference, tmp_path):

@@ -171,7 +171,8 @@ class GridRunner:
                     self.configs[entry.label, method] = register(store, entry, method, options, facts, built)
 
     def run(self, command: Sequence[str] = ()) -> RunTotals:
-        """Every image of the shard; returns the totals (also written to the ``runs`` table)."""
+        """Every image of the shard; returns the totals (also written to the ``runs`` table, even when
+        the run is interrupted)."""
         totals = RunTotals(rss_start_mib=resident_mib())
         devices = "; ".join(sorted({describe_device(entry.model.device) for entry in self.models}))
         run = self.store.start_run(
@@ -194,22 +195,28 @@ class GridRunner:
             position=self.shard.local_rank,
             disable=None if self.progress is None else not self.progress,
         )
-        for index, sample in bar:
-            try:
-                with compiled_passes(self.options.compile):
-                    computed = self._image(index, sample, run)
-            except SunyError as err:  # an unreadable image: report it, keep going, retry next run
-                tqdm.write(f"suny bench: {sample.image_id}: {err}", file=sys.stderr)
-                totals.failed += 1
-                continue
-            totals.images += 1
-            totals.computed += computed
-            totals.skipped += computed == 0
-            bar.set_postfix(new=totals.computed, skipped=totals.skipped, rss=f"{resident_mib():.0f}M")
-        bar.close()
-        totals.seconds = time.perf_counter() - start
-        totals.rss_end_mib = resident_mib()
-        self.store.finish_run(run, totals.images, totals.computed, totals.skipped, totals.rss_end_mib)
+        completed = False
+        try:
+            for index, sample in bar:
+                try:
+                    with compiled_passes(self.options.compile):
+                        computed = self._image(index, sample, run)
+                except SunyError as err:  # an unreadable image: report it, keep going, retry next run
+                    tqdm.write(f"suny bench: {sample.image_id}: {err}", file=sys.stderr)
+                    totals.failed += 1
+                    continue
+                totals.images += 1
+                totals.computed += computed
+                totals.skipped += computed == 0
+                bar.set_postfix(new=totals.computed, skipped=totals.skipped, rss=f"{resident_mib():.0f}M")
+            completed = True
+        finally:  # an interrupted run (Ctrl-C, SIGTERM) still records what it did
+            bar.close()
+            totals.seconds = time.perf_counter() - start
+            totals.rss_end_mib = resident_mib()
+            self.store.finish_run(
+                run, totals.images, totals.computed, totals.skipped, totals.rss_end_mib, completed
+            )
         return totals
 
     # -------------------------------------------------------------------------------- one image

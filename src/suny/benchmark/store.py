@@ -131,7 +131,9 @@ class ResultStore:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def finish_run(self, run: int, images: int, computed: int, skipped: int, rss: float) -> None:
+    def finish_run(
+        self, run: int, images: int, computed: int, skipped: int, rss: float, completed: bool = True
+    ) -> None:
         """Record a process ending.
 
         Args:
@@ -140,12 +142,14 @@ class ResultStore:
             computed: maps it computed.
             skipped: images it found complete.
             rss: its resident memory at the end, in MiB.
+            completed: whether it went through its whole shard; an interrupted run keeps no end
+                time (the report shows it unfinished) but its totals.
         """
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET finished = ?, images = ?, computed = ?, skipped = ?, rss_end_mib = ? "
                 "WHERE run = ?",
-                (time.time(), images, computed, skipped, rss, run),
+                (time.time() if completed else None, images, computed, skipped, rss, run),
             )
 
     def add_scores(self, key: ExplanationKey, scores: Iterable[Score], run: int | None) -> None:

@@ -1,12 +1,17 @@
 """``suny``: the command-line entry point. Each sub-command lives in its own module of this package
 and contributes ``add_parser(subparsers)``; errors raised on purpose (:class:`SunyError`) are
-printed in one line, without a traceback, with exit status 2."""
+printed in one line, without a traceback, with exit status 2; Ctrl-C and SIGTERM stop a command
+with exit status 130 after it has recorded what it did."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from suny.errors import SunyError
 
@@ -36,6 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``pkill``, batch schedulers, torchrun stopping its workers) stops a command
+    as Ctrl-C does: a KeyboardInterrupt, so that it records what it did before it exits."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -43,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.run(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.run(args) or 0)
     except SunyError as err:
         print(f"suny {args.command}: error: {err}", file=sys.stderr)
         return 2
