@@ -81,32 +81,46 @@ def count(store: Path, sql: str) -> int:
         return 0
 
 
-def test_killed_run_resumes_and_computes_nothing_twice(dataset, reference, tmp_path):
-    store = tmp_path / "r.sqlite"
+def stop_after_the_first_result(dataset: Path, store: Path, signal_number: int) -> tuple[int, str]:
+    """Start ``suny bench``, send it ``signal_number`` once its first result is stored; returns its
+    exit status and standard error."""
     process = subprocess.Popen(
-        bench_command(dataset, store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        bench_command(dataset, store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120
     while count(store, "SELECT COUNT(*) FROM results") == 0 and process.poll() is None:
         assert time.monotonic() < deadline, "no result within 2 minutes"
         time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
-    process.stderr.close()
-    partial = results(store)
-    assert 0 < len(partial) < len(reference)
-    assert count(store, "SELECT COUNT(*) FROM runs WHERE finished IS NULL") == 1  # killed mid-run
-    # (image, method) cells whose every metric was stored before the kill
-    complete = count(
+    process.send_signal(signal_number)
+    _, errors = process.communicate(timeout=120)
+    return process.returncode, errors
+
+
+def complete_cells(store: Path, cell: str) -> int:
+    """How many ``cell`` groups (``image_id`` or ``image_id, method``) have every metric stored."""
+    return count(
         store,
-        "SELECT COUNT(*) FROM (SELECT image_id FROM results GROUP BY image_id, method "
+        f"SELECT COUNT(*) FROM (SELECT image_id FROM results GROUP BY {cell} "
         f"HAVING COUNT(*) = {SCORES_PER_CLASS} * COUNT(DISTINCT class))",
     )
 
+
+def resume_gives_the_reference(dataset: Path, store: Path, reference: list[tuple]) -> None:
     finished = subprocess.run(bench_command(dataset, store), capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert same_table(results(store), reference)
+
+
+def test_killed_run_resumes_and_computes_nothing_twice(dataset, reference, tmp_path):
+    store = tmp_path / "r.sqlite"
+    status, errors = stop_after_the_first_result(dataset, store, signal.SIGKILL)
+    assert status == -signal.SIGKILL, errors
+    partial = results(store)
+    assert 0 < len(partial) < len(reference)
+    assert count(store, "SELECT COUNT(*) FROM runs WHERE finished IS NULL") == 1  # killed mid-run
+    complete = complete_cells(store, "image_id, method")  # stored whole before the kill
+
+    resume_gives_the_reference(dataset, store, reference)
     assert count(store, f"SELECT COUNT(*) FROM (SELECT DISTINCT {KEY} FROM results)") == len(reference)
     # the results of the killed run are still its own; the second run explained only the rest
     assert count(store, "SELECT COUNT(*) FROM results WHERE run = 1") == len(partial)
@@ -115,30 +129,14 @@ def test_killed_run_resumes_and_computes_nothing_twice(dataset, reference, tmp_p
 
 def test_sigterm_stops_a_run_that_records_what_it_did(dataset, reference, tmp_path):
     store = tmp_path / "r.sqlite"
-    process = subprocess.Popen(
-        bench_command(dataset, store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 120
-    while count(store, "SELECT COUNT(*) FROM results") == 0 and process.poll() is None:
-        assert time.monotonic() < deadline, "no result within 2 minutes"
-        time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)  # what pkill, schedulers and torchrun send
-    _, errors = process.communicate(timeout=120)
-    assert process.returncode == 130 and "suny bench: interrupted" in errors.decode(), errors.decode()
-    partial = results(store)
-    assert 0 < len(partial) < len(reference)
-    complete = count(
-        store,
-        "SELECT COUNT(*) FROM (SELECT image_id FROM results GROUP BY image_id "
-        f"HAVING COUNT(*) = {SCORES_PER_CLASS} * COUNT(DISTINCT class))",
-    )
+    status, errors = stop_after_the_first_result(dataset, store, signal.SIGTERM)  # as pkill, torchrun
+    assert status == 130 and "suny bench: interrupted" in errors, errors
+    assert 0 < len(results(store)) < len(reference)
+    complete = complete_cells(store, "image_id")
     with sqlite3.connect(store) as db:
         (run,) = db.execute("SELECT finished, images, computed, rss_end_mib IS NOT NULL FROM runs").fetchall()
     assert run == (None, complete, complete, 1)  # not finished, but its totals are recorded
-
-    finished = subprocess.run(bench_command(dataset, store), capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr
-    assert same_table(results(store), reference)
+    resume_gives_the_reference(dataset, store, reference)
 
 
 def test_two_ranks_share_one_store_and_unite_to_the_one_process_run(dataset, reference, tmp_path):
