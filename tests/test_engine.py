@@ -7,10 +7,12 @@ import warnings
 
 import pytest
 import torch
-from helpers.models import ChannelSumNet, toy_classifier
+from helpers.models import BatchNormNet, ChannelSumNet, toy_classifier
+from torch import nn
 
 from suny.data import ilsvrc_kaggle
 from suny.engine import ForwardEngine, autocast, hardware, precision, resolve_precision
+from suny.engine.forward import FrozenForward
 from suny.evaluation import ScoringSettings, score_image
 from suny.registry import create_method
 
@@ -59,6 +61,50 @@ def test_engine_batches_and_returns_the_classes_asked_for():
     assert engine.predictions(7, inputs.__getitem__).tolist() == everything.argmax(dim=1).tolist()
     with pytest.raises(ValueError, match="targets or classes"):
         engine.probabilities(7, inputs.__getitem__, targets=targets, classes=targets)
+
+
+def test_compiled_passes_freeze_the_weights_and_never_use_stale_ones():
+    """A compiled engine gives the model's numbers (its last batch padded to the compiled shape) from
+    a graph with the weights frozen in: after an in-place change the graph itself still computes
+    with the old weights, and the engine runs the model instead; the same once a weight is replaced
+    by another tensor. Every engine of the model shares the one compiled forward."""
+    model = toy_classifier(BatchNormNet())
+    inputs = torch.rand(5, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    engine = ForwardEngine.for_model(model, batch_size=4, compile=True)
+    forward = engine.forward
+    assert isinstance(forward, FrozenForward)
+    assert ForwardEngine.for_model(model, batch_size=4, compile=True).forward is forward
+    with torch.no_grad():
+        before = model(inputs).softmax(dim=1)
+    torch.testing.assert_close(engine.probabilities(5, inputs.__getitem__), before)
+
+    with torch.no_grad():
+        model.network.norm.bias.add_(1.0)
+        after = model(inputs).softmax(dim=1)
+    assert not torch.allclose(after, before, atol=1e-3)
+    assert not forward.current
+    from torch._inductor import config as inductor
+
+    with torch.no_grad(), inductor.patch(freezing=True):
+        stale = forward.compiled(inputs[:4]).softmax(dim=1)
+    torch.testing.assert_close(stale, before[:4])
+    torch.testing.assert_close(engine.probabilities(5, inputs.__getitem__), after)
+
+    replaced = toy_classifier(BatchNormNet())
+    engine = ForwardEngine.for_model(replaced, batch_size=4, compile=True)
+    assert engine.forward.current  # type: ignore[attr-defined]
+    replaced.network.norm.weight = nn.Parameter(torch.tensor([1.0, 1.0]))
+    with torch.no_grad():
+        expected = replaced(inputs).softmax(dim=1)
+    torch.testing.assert_close(engine.probabilities(5, inputs.__getitem__), expected)
+
+
+def test_frozen_weights_refuse_passes_with_gradients():
+    """A frozen graph has no weights to differentiate: a pass with gradients is an error, not a
+    silent gradient of the input alone."""
+    forward = FrozenForward(toy_classifier(BatchNormNet()))
+    with pytest.raises(RuntimeError, match="without gradients"):
+        forward(torch.rand(1, 3, 2, 2))
 
 
 @pytest.mark.skipif(not precision.cpu_has_native_bfloat16(), reason="this CPU has no native bfloat16")

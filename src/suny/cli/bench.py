@@ -132,8 +132,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="compile the model's forward passes with torch.compile (about a minute per batch shape, "
-        "then 1.3-1.7x faster on a CPU: for long runs)",
+        help="compile the model's forward passes with torch.compile, the weights frozen into the graph "
+        "(about a minute per batch shape, then faster: benchmarks/bench_compile.py; for long runs)",
     )
     add_metric_options(parser, sanity_steps=5)
     parser.set_defaults(run=run)

@@ -8,11 +8,15 @@ channels-last, under the precision's autocast, and counts the passes::
     engine = ForwardEngine.for_model(model, batch_size=64, precision="auto")
     p = engine.probabilities(len(masks), lambda s: image * masks[s], targets=target)
 
-``compile=True`` runs the forward function through ``torch.compile`` with every batch padded to
-``batch_size`` inputs, so that one fixed shape is compiled once (per model: the compiled model is
-shared by every engine). Compiling takes about a minute per model and batch shape on a CPU and then
-runs 1.3-1.7x faster there (measured on Lite0, 2 cores), so it pays off in long runs only: engines
-made by :meth:`ForwardEngine.for_model` inside :func:`compiled_passes` compile.
+``compile=True`` runs the model through ``torch.compile`` with every batch padded to ``batch_size``
+inputs, so that one fixed shape is compiled once (per model: the compiled model is shared by every
+engine), and with the model's weights frozen into the compiled graph (inductor's ``freezing``:
+constants folded, BatchNorms fused into their convolutions, convolution weights prepacked). A frozen
+graph would go on computing with the old weights once they change, so :class:`FrozenForward` checks
+them before every pass and runs the model itself once they have (the sanity check re-initialises
+layers in place). Compiling takes about a minute per model and batch shape on a CPU; it pays off in
+long runs only (``benchmarks/bench_compile.py``: eager, compiled, and compiled with frozen weights).
+Engines made by :meth:`ForwardEngine.for_model` inside :func:`compiled_passes` compile.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ BuildInputs = Callable[[slice], Tensor]
 Forward = Callable[[Tensor], Tensor]
 
 _COMPILE: ContextVar[bool] = ContextVar("compile", default=False)
-_COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, Forward] = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, FrozenForward] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
@@ -48,10 +52,44 @@ def compiled_passes(enabled: bool = True) -> Iterator[None]:
         _COMPILE.reset(token)
 
 
-def compiled(model: torch.nn.Module) -> Forward:
-    """``torch.compile(model)`` for fixed shapes, made once per model."""
+def weights_state(model: torch.nn.Module) -> tuple[tuple[int, int, int], ...]:
+    """Which tensors hold ``model``'s weights and buffers, where, and how often each was changed in
+    place (identity, storage address, version counter): equal states mean unchanged weights."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return tuple((id(tensor), tensor.data_ptr(), tensor._version) for tensor in tensors)
+
+
+class FrozenForward:
+    """``torch.compile(model)`` for fixed shapes with the weights the model has now frozen into the
+    graph; once they change (in place, replaced or moved) the passes run the model itself."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.compiled = torch.compile(model, dynamic=False)
+        self.frozen_state = weights_state(model)
+
+    @property
+    def current(self) -> bool:
+        """Whether the model still has the weights the graph was (or will be) frozen with."""
+        return weights_state(self.model) == self.frozen_state
+
+    def __call__(self, inputs: Tensor) -> Tensor:
+        if torch.is_grad_enabled():
+            raise RuntimeError("frozen weights serve passes without gradients only")
+        if not self.current:
+            logits: Tensor = self.model(inputs)
+            return logits
+        from torch._inductor import config as inductor
+
+        with inductor.patch(freezing=True):
+            logits = self.compiled(inputs)
+        return logits
+
+
+def compiled(model: torch.nn.Module) -> FrozenForward:
+    """The :class:`FrozenForward` of ``model``, made once per model."""
     if model not in _COMPILED:
-        _COMPILED[model] = torch.compile(model, dynamic=False)
+        _COMPILED[model] = FrozenForward(model)
     return _COMPILED[model]
 
 
@@ -63,7 +101,8 @@ class ForwardEngine:
         device: where the inputs are built and the passes run.
         batch_size: inputs per forward pass.
         precision: see :mod:`suny.engine.precision` (resolved once, here).
-        compile: run ``forward`` (a model) through ``torch.compile`` on fixed-size batches.
+        compile: run ``forward`` (a model) through ``torch.compile`` on fixed-size batches, with its
+            weights frozen (see the module docstring).
         progress: called with the number of inputs after every pass (a progress bar's ``update``).
     """
 
