@@ -17,7 +17,7 @@ from suny.benchmark.store import ResultStore
 from suny.cli.main import main
 from suny.report import open_results, summarise, write_results_report
 from suny.report.appendix import verdict_rows
-from suny.report.paired import decided
+from suny.report.paired import DECISIVE_ERRORS, FEW_IMAGES, decided, decisive_errors
 from suny.report.rows import Cell, row_labels, superseded_rows
 
 #: method -> image -> class -> (deletion, insertion, flip, size, pointing)
@@ -53,10 +53,12 @@ def scores(target: int, deletion, insertion, flip, size, pointing) -> list[Score
     ]
 
 
-def fill(path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), suny_options=None) -> None:
+def fill(
+    path: Path, model: str = "net", images: tuple[str, ...] = ("a", "b"), suny_options=None, values=VALUES
+) -> None:
     with ResultStore(path) as store:
         run = store.start_run("host", 0, 1, "cpu", ["suny", "bench"], 500.0)
-        for method, per_image in VALUES.items():
+        for method, per_image in values.items():
             options = suny_options if method == "suny" and suny_options else {}
             config = f"{method}-{model}-{len(options)}"
             recorded = (
@@ -124,24 +126,52 @@ def test_paired_differences_against_suny_by_hand(tmp_path):
     assert set(rows) == {"gradcam", "rise"}
 
 
-def test_the_verdict_sorts_methods_by_two_standard_errors_of_the_paired_difference(tmp_path):
-    fill(tmp_path / "r.sqlite")
+#: Four images, one class each: (deletion, insertion, flip, size, pointing); SUNY's overall 0.6 on each.
+VERDICT_VALUES = {
+    "suny": {image: {1: (0.3, 0.9, 1, 0.25, 0.7)} for image in "abcd"},
+    "rise": {
+        image: {1: (deletion, insertion, 1, 0.25, 0.5)}
+        for image, deletion, insertion in zip("abcd", (0.1, 0.15, 0.1, 0.15), (0.4, 0.35, 0.2, 0.35))
+    },
+    "gradcam": {
+        image: {1: (0.3, insertion, 1, 0.25, 0.7)} for image, insertion in zip("abcd", (0.8, 0.6, 0.9, 0.5))
+    },
+}
+
+
+def test_the_verdict_sorts_methods_by_two_standard_errors_or_students_quantile_on_few_images(tmp_path):
+    fill(tmp_path / "r.sqlite", images=tuple("abcd"), values=VERDICT_VALUES)
     with open_results([tmp_path / "r.sqlite"]) as store:
         rows = {row[2]: row[3:] for row in verdict_rows(summarise(store))}
-    # overall: rise d = 0.2, 0.4 -> +0.3 ± 0.1 (3 SE, better); gradcam +0.45 ± 0.25 (1.8 SE, within)
-    assert rows["Δ Overall"] == ["rise +0.300 ± 0.100 (2/2)", "–", "gradcam +0.450 ± 0.250 (2/2)"]
-    # deletion, lower is better: rise - suny = -0.2, -0.1 -> -0.15 ± 0.05 (3 SE, worse)
-    assert rows["Δ Del"] == ["–", "rise -0.150 ± 0.050 (0/2)", "gradcam +0.150 ± 0.150 (1/2)"]
+    # overall: rise d = 0.3, 0.4, 0.5, 0.4 -> +0.4 ± 0.041 (9.8 SE, better); gradcam d = 0.1, 0.3, 0, 0.4
+    # -> +0.2 ± 0.091: 2.19 SE, which would decide on many images but not on four (t_0.975,3 = 3.18)
+    assert rows["Δ Overall"] == ["rise +0.400 ± 0.041 (4/4)", "–", "gradcam +0.200 ± 0.091 (3/4)"]
+    # deletion, lower is better: rise - suny = -0.2, -0.15, -0.2, -0.15 -> -0.175 ± 0.014 (worse)
+    assert rows["Δ Del"] == ["–", "rise -0.175 ± 0.014 (0/4)", "gradcam +0.000 ± 0.000 (0/4)"]
+    # pointing: rise 0.2 lower on every image (no spread: decided however few the images)
+    assert rows["Δ Pointing"] == ["rise +0.200 ± 0.000 (4/4)", "–", "gradcam +0.000 ± 0.000 (0/4)"]
     write_results_report([tmp_path / "r.sqlite"], tmp_path / "out")
     markdown = (tmp_path / "out" / "tables.md").read_text()
     assert (
-        "| set | net | Δ Overall | rise +0.300 ± 0.100 (2/2) | – | gradcam +0.450 ± 0.250 (2/2) |" in markdown
+        "| SUNY better (≥ 2 SE; t₀.₉₇₅ SE on ≤ 61 images) | SUNY worse (≥ 2 SE; t₀.₉₇₅ SE on ≤ 61 images) |"
+        in (markdown)
+    )
+    assert (
+        "| set | net | Δ Overall | rise +0.400 ± 0.041 (4/4) | – | gradcam +0.200 ± 0.091 (3/4) |" in markdown
     )
     assert markdown.index("## Verdict") < markdown.index("## Settings")
 
 
-def test_a_difference_is_decided_at_two_standard_errors_and_never_without_one():
-    assert [decided(Cell(v, 9, 0.1, 0)) for v in (0.2, 0.19, -0.2, -0.19)] == [1, 0, -1, 0]
+def test_a_difference_is_decided_at_two_standard_errors_or_students_quantile_and_never_without_one():
+    assert [decided(Cell(v, 100, 0.1, 0)) for v in (0.2, 0.19, -0.2, -0.19)] == [1, 0, -1, 0]
+    # t_0.975 with n - 1 degrees of freedom: 12.71 on 2 images, 2.26 on 10, 2.0003 on 61, under 2 on 62
+    assert [decided(Cell(v, 2, 0.1, 0)) for v in (1.27, 1.28, -1.28)] == [0, 1, -1]
+    assert [decided(Cell(v, 10, 0.1, 0)) for v in (0.22, 0.23)] == [0, 1]
+    assert (
+        decided(Cell(0.20001, FEW_IMAGES, 0.1, 0)) == 0
+        and decided(Cell(0.20001, FEW_IMAGES + 1, 0.1, 0)) == 1
+    )
+    assert decisive_errors(FEW_IMAGES) > DECISIVE_ERRORS == decisive_errors(FEW_IMAGES + 1)
     assert decided(Cell(0.5, 1, math.nan, 1)) == 0 and decided(Cell(0.5, 1)) == 0
     assert (
         decided(Cell(0.0, 9, 0.0, 0)) == 0 and decided(Cell(0.1, 9, 0.0, 9)) == 1

@@ -1,7 +1,7 @@
 """The tables after the results: the verdict (where SUNY is better or worse than each method by at
-least two standard errors), the settings of every row (what each method ran with, its defaults
-resolved), the devices each row's cost was measured on, and the runs (one row per process that wrote
-to the store)."""
+least two standard errors, more on few images), the settings of every row (what each method ran with,
+its defaults resolved), the devices each row's cost was measured on, and the runs (one row per
+process that wrote to the store)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from suny.report.aggregate import Summary
 from suny.report.formatting import cell_text
-from suny.report.paired import DECISIVE_ERRORS, decided
+from suny.report.paired import DECISIVE_ERRORS, FEW_IMAGES, decided
 from suny.report.tables import TABLES
 
 
@@ -23,13 +23,14 @@ class Appendix(NamedTuple):
     rows: list[list[str]]
 
 
+_DECISIVE = f"{DECISIVE_ERRORS:g} SE; t₀.₉₇₅ SE on ≤ {FEW_IMAGES} images"
 VERDICT_HEADER = [
     "dataset",
     "model",
     "metric",
-    f"SUNY better (≥ {DECISIVE_ERRORS:g} SE)",
-    f"SUNY worse (≥ {DECISIVE_ERRORS:g} SE)",
-    f"within {DECISIVE_ERRORS:g} SE",
+    f"SUNY better (≥ {_DECISIVE})",
+    f"SUNY worse (≥ {_DECISIVE})",
+    "within",
 ]
 SETTINGS_HEADER = ["dataset", "model", "method", "layer", "curve step", "precision", "attack τ", "settings"]
 RUN_HEADER = [
@@ -81,8 +82,9 @@ def appendices(summary: Summary) -> list[Appendix]:
 
 def verdict_rows(summary: Summary) -> list[list[str]]:
     """Per dataset, model and metric of the paired table: the methods the reference beats by at
-    least :data:`~suny.report.paired.DECISIVE_ERRORS` standard errors of the paired difference, those
-    it loses to by as much, and the rest, each by the size of its difference."""
+    least :func:`~suny.report.paired.decisive_errors` standard errors of the paired difference
+    (two, or Student's quantile on few images), those it loses to by as much, and the rest, each by
+    the size of its difference."""
     rows = []
     for dataset in summary.datasets():
         for model in summary.models(dataset):

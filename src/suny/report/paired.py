@@ -22,17 +22,30 @@ PAIRED_METRICS: dict[str, Literal["lower", "higher"]] = {
 }
 #: Smaller differences are rounding: a tie, not a win.
 TIE = 1e-9
-#: A paired difference at least this many standard errors from zero decides between two methods.
+#: A paired difference at least this many standard errors from zero decides between two methods
+#: (more on few images: :func:`decisive_errors`).
 DECISIVE_ERRORS = 2.0
+#: The most images on which Student's quantile ``t_{0.975, n-1}`` exceeds :data:`DECISIVE_ERRORS`.
+FEW_IMAGES = 61
+
+
+def decisive_errors(n: int) -> float:
+    """The standard errors a mean of ``n`` paired differences must clear to decide:
+    ``max(DECISIVE_ERRORS, t_{0.975, n-1})``, Student's two-sided 95% quantile where it is the
+    larger (``n <= FEW_IMAGES``: 12.7 for 2 images, 2.26 for 10, 2.01 for 50), so that a few images
+    with a small spread decide nothing."""
+    from scipy import stats  # imported here: only the verdict needs it
+
+    return max(DECISIVE_ERRORS, float(stats.t.ppf(0.975, n - 1)))
 
 
 def decided(cell: Cell) -> int:
-    """+1 where the reference is better by at least :data:`DECISIVE_ERRORS` standard errors of the
+    """+1 where the reference is better by at least :func:`decisive_errors` standard errors of the
     paired difference, -1 where it is worse by as much, 0 otherwise (also without an error, and for
     no difference at all)."""
     if cell.error is None or not math.isfinite(cell.error) or abs(cell.value) <= TIE:
         return 0
-    if abs(cell.value) < DECISIVE_ERRORS * cell.error:
+    if abs(cell.value) < decisive_errors(cell.n) * cell.error:
         return 0
     return 1 if cell.value > 0 else -1
 
