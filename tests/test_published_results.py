@@ -8,6 +8,8 @@ import argparse
 import re
 from pathlib import Path
 
+import pytest
+
 from suny.method.suny import DEFAULT_COMBINATION, DEFAULT_SET_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,54 +37,66 @@ def test_the_tuning_summary_follows_from_its_candidates(tune, tmp_path):
     assert tables(tmp_path / "README.md") == tables(TUNING / "README.md")
 
 
-def report_tables(text: str) -> dict[str, dict[str, dict[str, str]]]:
-    """``tables.md``'s tables of Lite0: title -> method -> column header -> cell text (marks
+def report_tables(text: str, model: str) -> dict[str, dict[str, dict[str, str]]]:
+    """``tables.md``'s tables of ``model``: title -> method -> column header -> cell text (marks
     removed, the count after a space: "0.123 62", "+0.015 ± 0.008 42/62")."""
     tables: dict[str, dict[str, dict[str, str]]] = {}
     for block in text.split("\n### ")[1:]:
         title = block.split(" — ")[0]
+        block = block.split("\n## ")[0]  # the last table ends where the appendices begin
         lines = [line for line in block.splitlines() if line.startswith("| ")]
         if not lines:
             continue
-        header = [cell.removeprefix(f"{LITE0}<br>") for cell in lines[0].strip("| ").split(" | ")]
+        header = lines[0].strip("| ").split(" | ")
+        columns = [i for i, cell in enumerate(header) if cell.startswith(f"{model}<br>")]
+        if not columns:
+            continue
         tables[title] = {}
         for line in lines[2:]:  # after the header and its rule
             cells = [re.sub(r"\*\*|</?u>|</?sub>", "", cell) for cell in line.strip("| ").split(" | ")]
-            tables[title][cells[0]] = dict(zip(header[1:], cells[1:]))
+            tables[title][cells[0]] = {header[i].removeprefix(f"{model}<br>"): cells[i] for i in columns}
     return tables
 
 
-def readme_results_table() -> tuple[int, dict[str, list[str]]]:
-    """docs/results/README.md's "Results so far": the number of crops it says, and method -> cells."""
+def readme_results_tables() -> dict[str, tuple[int, dict[str, list[str]]]]:
+    """docs/results/README.md's results tables, each after its "From `tables.md` ([model, ]N crops"
+    (Lite0 unless it names a model): model -> (the number of crops it says, method -> cells)."""
     text = (RESULTS / "README.md").read_text(encoding="utf-8")
-    crops = int(re.search(r"From `tables\.md` \((\d+) crops", text)[1])
-    section = text[text.index("\n| method | deletion") + 1 :]
-    lines = section[: section.index("\n\n")].splitlines()
-    assert lines[0].startswith("| method | deletion ↓ | insertion ↑ | overall ↑ | attack score ↑")
-    rows = {cells[0]: cells[1:] for line in lines[2:] if (cells := line.strip("| ").split(" | "))}
-    return crops, rows
+    tables = {}
+    for match in re.finditer(r"From `tables\.md` \((?:(efficientnet-lite\d), )?(\d+) crops", text):
+        section = text[text.index("\n| method | deletion", match.end()) + 1 :]
+        lines = section[: section.index("\n\n")].splitlines()
+        assert lines[0].startswith("| method | deletion ↓ | insertion ↑ | overall ↑ | attack score ↑")
+        rows = {cells[0]: cells[1:] for line in lines[2:] if (cells := line.strip("| ").split(" | "))}
+        tables[match[1] or LITE0] = (int(match[2]), rows)
+    return tables
 
 
-def decided_methods(text: str) -> dict[str, set[str]]:
-    """``tables.md``'s verdict for Lite0: paired metric -> the methods SUNY beats or loses to by at
-    least two standard errors (the report's decision, on the unrounded differences)."""
+def decided_methods(text: str, model: str) -> dict[str, set[str]]:
+    """``tables.md``'s verdict for ``model``: paired metric -> the methods SUNY beats or loses to
+    (the report's decision, on the unrounded differences)."""
     decided: dict[str, set[str]] = {}
     for line in text.splitlines():
         cells = line.strip("| ").split(" | ")
-        if len(cells) == 6 and cells[1] == LITE0:
+        if len(cells) == 6 and cells[1] == model:
             decided[cells[2]] = {entry.split()[0] for column in cells[3:5] for entry in column.split("; ")}
     return decided
 
 
-def test_the_results_readme_table_quotes_the_generated_tables():
+def test_the_results_readme_has_a_table_of_lite0():
+    assert LITE0 in readme_results_tables()
+
+
+@pytest.mark.parametrize("model", sorted(readme_results_tables()))
+def test_the_results_readme_tables_quote_the_generated_tables(model):
     text = (RESULTS / "tables.md").read_text(encoding="utf-8")
-    tables = report_tables(text)
-    verdict = decided_methods(text)
+    tables = report_tables(text, model)
+    verdict = decided_methods(text, model)
     fidelity = tables["Deletion / insertion AUC (Table 1)"]
     attack = next(table for title, table in tables.items() if title.startswith("Saliency attack"))
     pointing = tables["Energy-based pointing game (Table 3)"]
     paired = next(table for title, table in tables.items() if title.startswith("SUNY against each method"))
-    crops, rows = readme_results_table()
+    crops, rows = readme_results_tables()[model]
     assert set(rows) == set(fidelity)
 
     def mean(cell: str) -> str:
@@ -111,7 +125,7 @@ def test_the_results_readme_table_quotes_the_generated_tables():
 
 
 def test_the_readmes_quote_the_counts_of_the_published_runs():
-    crops, _ = readme_results_table()
+    crops, _ = readme_results_tables()[LITE0]
     tuned = len({row.split(",")[0] for row in (TUNING / "candidates.csv").read_text().splitlines()[1:]})
     results = (RESULTS / "README.md").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
