@@ -13,8 +13,9 @@ Procedure:
 - Metrics: overall AUC (insertion - deletion), the attack score at tau (flip rate / mean size of the
   true map) and the pointing game, each with the paired standard error of the candidate's difference
   to the best baseline on that metric (per-image differences; the attack score, a ratio over the
-  set, by a paired bootstrap of the images). Deletion, insertion, flip rate, size and the literal
-  attack (tau = 0) are reported too.
+  set, by a paired bootstrap of the images: since issue 29 the report's, 2,000 resamples, decided
+  where its 95% interval excludes 0: no candidate wins it, as before). Deletion, insertion, flip
+  rate, size and the literal attack (tau = 0) are reported too.
 - Rule: the candidate that beats the best baseline by at least 2 standard errors on the most of the
   three metrics wins; ties go to the cheaper one (fewer interventions), then to the higher overall
   AUC.
@@ -34,7 +35,6 @@ import argparse
 import csv
 import math
 import platform
-import random
 import statistics
 import time
 from pathlib import Path
@@ -50,7 +50,7 @@ from suny.evaluation import ScoringSettings, predicted_class, preprocessed_image
 from suny.method.suny import COMBINATIONS, combine
 from suny.metrics.attack import attack_score
 from suny.registry import create_method, method_names
-from suny.report.paired import decided, difference_cell
+from suny.report.paired import bootstrap_ratio_difference, decided, difference_cell
 from suny.report.rows import Cell
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
@@ -171,21 +171,21 @@ def set_score(images: dict[str, dict], metric: str, keys: list[str]) -> float:
     return statistics.fmean(v for k in keys if not math.isnan(v := images[k][metric]))
 
 
-def paired(ours: dict[str, dict], theirs: dict[str, dict], metric: str, resamples: int = 1000) -> Cell:
+def paired(ours: dict[str, dict], theirs: dict[str, dict], metric: str) -> Cell:
     """The difference of ``metric`` between two rows over their images with its standard error: the
-    report's paired cell for means, a paired bootstrap (seeded) for the attack score."""
+    report's paired cell for means; for the attack score, the report's paired bootstrap (its
+    interval decides, its standard deviation is the error shown)."""
     keys = list(ours)
     if not metric.startswith("attack_score"):
         pairs = [(ours[k][metric], theirs[k][metric]) for k in keys]
         return difference_cell(np.array([a - b for a, b in pairs if not (math.isnan(a) or math.isnan(b))]))
-    generator = random.Random(0)
-    difference = set_score(ours, metric, keys) - set_score(theirs, metric, keys)
-    draws = []
-    for _ in range(resamples):
-        sample = [keys[generator.randrange(len(keys))] for _ in keys]
-        draws.append(set_score(ours, metric, sample) - set_score(theirs, metric, sample))
-    finite = [d for d in draws if math.isfinite(d)]
-    return Cell(difference, len(keys), statistics.stdev(finite) if len(finite) > 1 else math.nan)
+    suffix = metric.removeprefix("attack_score")
+    flips, sizes = f"attack_flip{suffix}", f"attack_size{suffix}"
+    ours_parts, theirs_parts = (
+        (np.array([row[k][flips] for k in keys]), np.array([row[k][sizes] for k in keys]))
+        for row in (ours, theirs)
+    )
+    return bootstrap_ratio_difference(ours_parts, theirs_parts)
 
 
 def summarise(rows: list[dict]) -> tuple[list[dict], dict[str, str], str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -36,12 +38,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def tune():
-    """``benchmarks/tune_suny.py`` as a module (the tuning's rule and summary)."""
+def benchmark_module(name: str) -> Iterator[ModuleType]:
+    """``benchmarks/NAME.py`` as a module."""
     benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
     sys.path.insert(0, benchmarks)
     try:
-        yield importlib.import_module("tune_suny")
+        yield importlib.import_module(name)
     finally:
         sys.path.remove(benchmarks)
+
+
+@pytest.fixture(scope="session")
+def tune() -> Iterator[ModuleType]:
+    """``benchmarks/tune_suny.py`` as a module (the tuning's rule and summary)."""
+    yield from benchmark_module("tune_suny")
+
+
+@pytest.fixture(scope="session")
+def layer_question() -> Iterator[ModuleType]:
+    """``benchmarks/layer_question.py`` as a module (the layer question's rule)."""
+    yield from benchmark_module("layer_question")

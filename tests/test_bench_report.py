@@ -17,7 +17,13 @@ from suny.benchmark.store import ResultStore
 from suny.cli.main import main
 from suny.report import open_results, summarise, write_results_report
 from suny.report.appendix import verdict_rows
-from suny.report.paired import DECISIVE_ERRORS, FEW_IMAGES, decided, decisive_errors
+from suny.report.paired import (
+    DECISIVE_ERRORS,
+    FEW_IMAGES,
+    bootstrap_ratio_difference,
+    decided,
+    decisive_errors,
+)
 from suny.report.rows import Cell, row_labels, superseded_rows
 
 #: method -> image -> class -> (deletion, insertion, flip, size, pointing)
@@ -150,6 +156,12 @@ def test_the_verdict_sorts_methods_by_two_standard_errors_or_students_quantile_o
     assert rows["Δ Del"] == ["–", "rise -0.175 ± 0.014 (0/4)", "gradcam +0.000 ± 0.000 (0/4)"]
     # pointing: rise 0.2 lower on every image (no spread: decided however few the images)
     assert rows["Δ Pointing"] == ["rise +0.200 ± 0.000 (4/4)", "–", "gradcam +0.000 ± 0.000 (0/4)"]
+    # the attack score, flip 1 on size 0.25 everywhere: 4 for every row, so 0 in every bootstrap draw
+    assert rows["Δ Attack score"] == [
+        "–",
+        "–",
+        "gradcam +0.000 [+0.000, +0.000] (4 images); rise +0.000 [+0.000, +0.000] (4 images)",
+    ]
     write_results_report([tmp_path / "r.sqlite"], tmp_path / "out")
     markdown = (tmp_path / "out" / "tables.md").read_text()
     assert (
@@ -176,6 +188,43 @@ def test_a_difference_is_decided_at_two_standard_errors_or_students_quantile_and
     assert (
         decided(Cell(0.0, 9, 0.0, 0)) == 0 and decided(Cell(0.1, 9, 0.0, 9)) == 1
     )  # identical maps; all equal
+
+
+def test_the_attack_score_bootstrap_by_hand():
+    """Two images, resampled: each draw takes (0, 0), (1, 1), (0, 1) or (1, 0), each with chance 1/4.
+    SUNY flips (1, 0) on sizes (0.5, 0.5): attack scores 2, 0, 1, 1; the other row's flips equal its
+    sizes: 1 in every draw. The differences are +1, -1 (1/4 each) and 0 (1/2): the 95% interval is
+    [-1, +1], their standard deviation sqrt(1/2), and the difference on both images is 0."""
+    cell = bootstrap_ratio_difference(
+        (np.array([1.0, 0.0]), np.array([0.5, 0.5])), (np.array([0.3, 0.4]), np.array([0.3, 0.4]))
+    )
+    assert cell.value == 0.0 and cell.n == 2 and cell.wins is None
+    assert cell.interval == (-1.0, 1.0) and cell.error == pytest.approx(math.sqrt(0.5), abs=0.02)
+    assert decided(cell) == 0
+
+
+def test_the_attack_score_bootstrap_resamples_both_rows_with_the_same_images():
+    """Rows equal image by image differ by 0 in every paired draw however much the images vary; a
+    row whose flips are twice its sizes on every image beats one whose flips equal them by exactly 1
+    in every draw; draws where a mean size is 0 are left out."""
+    rng = np.random.default_rng(1)
+    flips, sizes = rng.integers(0, 2, 50).astype(float), rng.uniform(0.05, 0.5, 50)
+    same = bootstrap_ratio_difference((flips, sizes), (flips, sizes))
+    assert same.value == 0.0 and same.interval == (0.0, 0.0) and decided(same) == 0
+    twice = bootstrap_ratio_difference((2 * sizes, sizes), (sizes, sizes))
+    assert twice.value == pytest.approx(1.0) and twice.interval == pytest.approx((1.0, 1.0))
+    assert (
+        decided(twice) == 1 and decided(bootstrap_ratio_difference((sizes, sizes), (2 * sizes, sizes))) == -1
+    )
+    partly_empty = bootstrap_ratio_difference(
+        (np.array([0.0, 1.0]), np.array([0.0, 1.0])), (np.ones(2), 2 * np.ones(2))
+    )
+    assert partly_empty.value == 0.5 and partly_empty.interval == (0.5, 0.5)
+    empty = bootstrap_ratio_difference((np.zeros(3), np.zeros(3)), (np.ones(3), np.ones(3)))
+    assert math.isnan(empty.value) and empty.interval is None and decided(empty) == 0
+    again = bootstrap_ratio_difference((flips, sizes), (sizes, sizes))
+    assert again == bootstrap_ratio_difference((flips, sizes), (sizes, sizes))  # seeded
+    assert again.interval is not None and again.interval[0] < again.value < again.interval[1]
 
 
 def test_rows_compare_the_same_images_unless_all_images_are_asked_for(tmp_path):

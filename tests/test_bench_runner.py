@@ -24,6 +24,8 @@ from suny.evaluation import SCORES, Evaluation, ScoringSettings, score_maps
 from suny.method.registered import SunyFeatureMethod
 from suny.method.suny import DEFAULT_SET_SIZE
 from suny.registry import create_method
+from suny.report.aggregate import per_image_scores
+from suny.report.rows import row_labels
 
 SIZE = 32
 STEP = 64  # 17 points per curve at 32 x 32
@@ -254,6 +256,29 @@ def test_configuration_hash_follows_what_changes_values(monkeypatch):
     assert config()[0] not in (base, other)
     with pytest.raises(SunyError, match="unknown metrics"):
         GridOptions(metrics=("deletion", "iou"))
+
+
+def test_another_layer_gives_rows_of_their_own_and_methods_without_one_are_shared(tmp_path):
+    """``--layer``: Grad-CAM at ``relu`` (32 x 32, after the first convolution) is another
+    configuration than at the default ``layer``, labelled with its layer in the report; RISE has no
+    layer, so its rows of the first run serve the second."""
+    samples = labelled(write_images(tmp_path / "images", 2))
+    path = tmp_path / "r.sqlite"
+    rise = {"rise": {"masks": 32, "grid_size": 4}}
+    first = run(path, samples, ["gradcam", "rise"], metrics=("deletion",), method_options=rise)
+    second = run(path, samples, ["gradcam", "rise"], metrics=("deletion",), method_options=rise, layer="relu")
+    assert (first.computed, second.computed) == (4, 2)
+    with ResultStore(path) as store:
+        settings = store.settings()
+        per_image = per_image_scores(store)
+    assert sorted(stored["layer"] for stored in settings.values()) == ["layer", "layer", "relu"]
+    assert sorted(row_labels(list(per_image), settings).values()) == [
+        "gradcam",
+        "gradcam (layer=relu)",
+        "rise (grid_size=4, masks=32)",
+    ]
+    default, other = (per_image[key]["deletion_auc"] for key in sorted(per_image) if key.method == "gradcam")
+    assert default != other
 
 
 def test_rows_filed_under_a_setting_the_map_ignores_are_moved_not_recomputed(tmp_path, monkeypatch, capsys):

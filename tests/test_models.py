@@ -163,7 +163,9 @@ def test_imagenet_names():
     assert len(names) == 1000 and names[0] == "tench" and names[281] == "tabby"
 
 
-def test_lite_head_activation_is_explainable_and_numbers_unchanged(lite0, cat_image):
+def test_lite_activations_are_explainable_and_numbers_unchanged(lite0, cat_image):
+    """Every call of the original's shared ReLU6 has a module of its own: the stem's, the head's and
+    each block's after its expansion and its depthwise convolution."""
     from efficientnet_lite_pytorch import EfficientNet
 
     original = EfficientNet.from_name("efficientnet-lite0").eval()
@@ -173,3 +175,12 @@ def test_lite_head_activation_is_explainable_and_numbers_unchanged(lite0, cat_im
         assert torch.allclose(original(x), lite0.network(x), atol=1e-5)
     assert "_head_activation" in lite0.layer_names() and "_swish" not in lite0.layer_names()
     assert lite0.filter_layer("_head_activation") == "_conv_head"
+    assert "_blocks.0._expand_activation" not in lite0.layer_names()  # block 0 does not expand
+    assert "_blocks.0._depthwise_activation" in lite0.layer_names()
+    # the last 14 x 14 post-activation maps: block 11 expands, then its depthwise convolution strides
+    with torch.no_grad():
+        _, maps = lite0.forward_with_layer(cat_image[None], "_blocks.11._expand_activation")
+        _, after = lite0.forward_with_layer(cat_image[None], "_blocks.11._depthwise_activation")
+    assert maps.shape[1:] == (672, 14, 14) and after.shape[1:] == (672, 7, 7)
+    assert maps.min() >= 0 and maps.max() <= 6
+    assert lite0.filter_layer("_blocks.11._expand_activation") == "_blocks.11._expand_conv"

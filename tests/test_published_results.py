@@ -79,7 +79,8 @@ def decided_methods(text: str, model: str) -> dict[str, set[str]]:
     for line in text.splitlines():
         cells = line.strip("| ").split(" | ")
         if len(cells) == 6 and cells[1] == model:
-            decided[cells[2]] = {entry.split()[0] for column in cells[3:5] for entry in column.split("; ")}
+            entries = [entry for column in cells[3:5] for entry in column.split("; ")]
+            decided[cells[2]] = {re.split(r" [+-]\d", entry)[0] for entry in entries}
     return decided
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from suny.baselines import RISE, CexCNN, GradCAM, GradCAMPlusPlus, GroupCAM, ScoreCAM, SmoothGrad
+from suny.baselines import (
+    RISE,
+    CexCNN,
+    GradCAM,
+    GradCAMPlusPlus,
+    GroupCAM,
+    ScoreCAM,
+    SmoothGrad,
+    SmoothGradCAMPlusPlus,
+)
 from suny.errors import SunyError
 from suny.method.registered import SunyFeatureMethod, SunyFilterMethod
 from suny.models.wrapper import ImageClassifier
@@ -21,6 +30,7 @@ IMPLEMENTATIONS: tuple[type[SaliencyMethod], ...] = (
     SunyFilterMethod,
     GradCAM,
     GradCAMPlusPlus,
+    SmoothGradCAMPlusPlus,
     ScoreCAM,
     CexCNN,
     GroupCAM,

@@ -20,6 +20,7 @@ _SUNY_FAST = {"set_size": 2, "permutations": 2}
 FAST: dict[str, dict[str, Any]] = {
     "rise": {"masks": 64, "grid_size": 4},
     "smoothgrad": {"samples": 6},
+    "smoothgradcam++": {"samples": 4},
     "suny": _SUNY_FAST,
     "suny-n": _SUNY_FAST,
     "suny-s": _SUNY_FAST,

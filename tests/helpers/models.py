@@ -269,3 +269,22 @@ class InPlaceAfterConvNet(ConvHeadNet):
 
     def between(self, y: Tensor) -> Tensor:
         return y.mul_(3.0).add_(1.0)
+
+
+class SquareAndSumNet(nn.Module):
+    """Two classes: ``layer`` (1x1 conv picking red and green: ``A_0``, ``A_1``), logit 0 =
+    ``1/2 sum_ij A_0[i, j]^2 + sum_ij A_1[i, j]``, logit 1 = 0. Its derivatives are known:
+    ``dy_0 / dA_0 = A_0`` (it moves with the input) and ``dy_0 / dA_1 = 1`` (it does not)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Conv2d(3, 2, 1, bias=False)
+        with torch.no_grad():
+            self.layer.weight.zero_()
+            self.layer.weight[0, 0] = 1.0
+            self.layer.weight[1, 1] = 1.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.layer(x)
+        logit = 0.5 * (a[:, 0] ** 2).sum(dim=(1, 2)) + a[:, 1].sum(dim=(1, 2))
+        return torch.stack([logit, torch.zeros_like(logit)], dim=1)

@@ -1,7 +1,8 @@
 """The seven baselines of the paper (SPEC section 3), by registry name: ``gradcam``,
-``gradcam++``, ``scorecam`` (:mod:`.cam`), ``groupcam``, ``smoothgrad``, ``rise`` and ``cexcnn``."""
+``gradcam++``, ``smoothgradcam++`` (the paper's "SmoothGrad" row), ``scorecam`` (:mod:`.cam`),
+``groupcam``, ``rise`` and ``cexcnn``; and pixel ``smoothgrad``, an extra row."""
 
-from suny.baselines.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
+from suny.baselines.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM, SmoothGradCAMPlusPlus
 from suny.baselines.cexcnn import CexCNN, CexCNNRecord
 from suny.baselines.common import Baseline
 from suny.baselines.groupcam import GroupCAM
@@ -20,4 +21,5 @@ __all__ = [
     "RiseMasks",
     "ScoreCAM",
     "SmoothGrad",
+    "SmoothGradCAMPlusPlus",
 ]

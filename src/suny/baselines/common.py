@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from suny.engine import ForwardEngine
+from suny.errors import SunyError
 from suny.models.hooks import forward_hooks
 from suny.models.wrapper import ImageClassifier, preserved_mode
 from suny.ops import minmax, upsample
@@ -27,8 +28,8 @@ class Baseline(SaliencyMethod):
     ``batch_size`` counts images for the gradient passes and masked (or noisy) inputs for the
     perturbation passes. ``precision`` is that of the perturbation passes (the masked inputs of
     Score-CAM, Group-CAM and RISE and CexCNN's pruned passes, through the
-    :class:`~suny.engine.ForwardEngine`; SmoothGrad's noisy passes); Grad-CAM and Grad-CAM++ take
-    one float32 pass per image.
+    :class:`~suny.engine.ForwardEngine`; pixel SmoothGrad's noisy passes); Grad-CAM and Grad-CAM++
+    take one float32 pass per image, Smooth Grad-CAM++ float32 passes of its noisy copies.
     """
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
@@ -63,6 +64,25 @@ def _tapped_forward(
     with forward_hooks([(module, tap)]), torch.no_grad():
         logits = model(images)
     return logits, captured[0]
+
+
+def checked_noise(samples: int, noise: float) -> tuple[int, float]:
+    """``(samples, noise)`` of a noise-averaging method, or a clear error: at least one sample, a
+    noise level of at least 0."""
+    if samples < 1:
+        raise SunyError(f"samples must be at least 1, got {samples}")
+    if not noise >= 0:
+        raise SunyError(f"noise must be at least 0 (a fraction of the image's range), got {noise}")
+    return samples, noise
+
+
+def input_noise(image: Tensor, samples: int, noise: float, generator: torch.Generator) -> Tensor:
+    """``samples`` draws ``e_i ~ N(0, sigma^2)`` of ``image``'s shape (3, H, W), ``sigma = noise *
+    (max(image) - min(image))`` (SmoothGrad's noise level, a fraction of the image's range): one
+    ``torch.randn((samples, 3, H, W))`` from ``generator`` times sigma, (samples, 3, H, W)."""
+    sigma = noise * (image.max() - image.min())
+    draws = torch.randn((samples, *image.shape), generator=generator, device=image.device)
+    return draws * sigma
 
 
 def activations_and_gradients(

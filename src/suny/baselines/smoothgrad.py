@@ -1,20 +1,20 @@
-"""SmoothGrad (Smilkov et al. 2017)."""
+"""Pixel SmoothGrad (Smilkov et al. 2017): an extra row of the report, not the paper's "SmoothGrad"
+row (that one is Smooth Grad-CAM++, :class:`~suny.baselines.cam.SmoothGradCAMPlusPlus`)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from suny.baselines.common import Baseline
+from suny.baselines.common import Baseline, checked_noise, input_noise
 from suny.engine import Precision, autocast
-from suny.errors import SunyError
 from suny.models.wrapper import ImageClassifier
 from suny.ops import batched, minmax
 from suny.saliency import SaliencyResult
 
 
 class SmoothGrad(Baseline):
-    """SmoothGrad: ``map = minmax(max_channels (1/n) sum_i |d y_c(x + e_i) / dx|)`` with ``y_c``
+    """Pixel SmoothGrad: ``map = minmax(max_channels (1/n) sum_i |d y_c(x + e_i) / dx|)`` with ``y_c``
     the target's logit and ``e_i ~ N(0, sigma^2)``, ``sigma = noise * (max(x) - min(x))`` per image.
 
     ``n = samples`` (50) and ``noise`` (0.15) as in the paper. The absolute value is taken per
@@ -39,19 +39,15 @@ class SmoothGrad(Baseline):
         noise: float = 0.15,
     ) -> None:
         super().__init__(model, layer, seed, batch_size, precision)
-        if samples < 1:
-            raise SunyError(f"samples must be at least 1, got {samples}")
-        self.samples = samples
-        self.noise = noise
+        self.samples, self.noise = checked_noise(samples, noise)
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         maps = []
         for image, target in zip(images, targets):
-            sigma = self.noise * (image.max() - image.min())
-            draws = torch.randn((self.samples, *image.shape), generator=self.generator(), device=image.device)
+            noise = input_noise(image, self.samples, self.noise, self.generator())
             total = torch.zeros_like(image)
             for chunk in batched(self.samples, self.batch_size):
-                noisy = (image + draws[chunk] * sigma).requires_grad_(True)
+                noisy = (image + noise[chunk]).requires_grad_(True)
                 with torch.enable_grad(), autocast(self.model.device, self.precision):
                     score = self.model(noisy)[:, target].float().sum()
                     (gradient,) = torch.autograd.grad(score, noisy)

@@ -36,7 +36,9 @@ class GridOptions:
     ``attack_threshold``: tau of the attack's true map; ``compile``: compile the model's passes
     (:func:`~suny.engine.compiled_passes`; like the batch size, not part of a configuration);
     ``method_options``: method -> options (a method's ``batch_size`` among them is not part of its
-    configuration)."""
+    configuration); ``layer``: the layer of every method that explains through one (None: each
+    model's default layer; methods without a layer, such as RISE, keep their configuration, so one
+    row of theirs serves the runs at every layer)."""
 
     metrics: tuple[str, ...] = ("deletion", "insertion", "attack", "pointing")
     seed: int = 0
@@ -49,6 +51,7 @@ class GridOptions:
     sanity_images: int | None = None
     examples: int = 4
     method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    layer: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.metrics) - set(METRICS))
@@ -81,9 +84,12 @@ def configuration(
     options: GridOptions,
     derived: Mapping[str, Any],
     method_settings: Mapping[str, Any],
+    layer: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """(hash, settings) of ``method`` on ``entry``: a change of anything that can change a value
     (weights, layer, method options, curve step, sanity steps) gives another configuration.
+    ``layer``: the one the method explains through (None, and for a method without one: the model's
+    default layer, which every configuration recorded before layers could be chosen holds).
     ``method_settings``: the built method's settings that decide this map
     (:meth:`~suny.saliency.SaliencyMethod.settings_of`), its options with the defaults resolved, so
     a release that changes a default does not reuse the rows of the old one; ``method_options``,
@@ -93,7 +99,7 @@ def configuration(
     hashed = {
         "model": entry.label,
         "weights": entry.weights,
-        "layer": entry.model.default_layer,
+        "layer": layer or entry.model.default_layer,
         "method": method,
         "method_options": method_options,
         "method_settings": dict(method_settings),
@@ -136,10 +142,12 @@ def same_results(
 
 
 def model_facts(model: ImageClassifier, sanity_steps: int | None) -> dict[str, Any]:
-    """What the report needs to know of a model: pixels per image, the sanity cascade's steps."""
+    """What the report needs to know of a model: pixels per image, its default layer (rows at
+    another layer are labelled with theirs), the sanity cascade's steps."""
     cascade = merge_groups(randomisation_groups(model), sanity_steps)
     return {
         "pixels": model.preprocessing.crop**2,
+        "default_layer": model.default_layer,
         "sanity_layers": [group[0] if len(group) == 1 else f"{group[0]}..{group[-1]}" for group in cascade],
     }
 
@@ -155,7 +163,7 @@ def register(
     """Record the configuration of the map ``method`` of ``built`` on ``entry`` (``facts``:
     :func:`model_facts`) and file under it the results the store holds under configurations with
     :func:`same_results`; returns its hash."""
-    config, settings = configuration(entry, method, options, facts, built.settings_of(method))
+    config, settings = configuration(entry, method, options, facts, built.settings_of(method), built.layer)
     store.add_config(config, entry.label, method, settings)
     for old in same_results(store.settings(), config, settings):
         if moved := store.move_rows(old, config):

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ from suny.evaluation.scoring import (
     preprocessed_image,
     score_image,
 )
-from suny.registry import create_method, shares_explanation
+from suny.registry import create_method, method_class, shares_explanation
 from suny.saliency import SaliencyMethod
 
 
@@ -163,7 +164,9 @@ class GridRunner:
         for entry in models:
             facts = model_facts(entry.model, options.sanity_steps)
             for group in self.groups:
-                defaults = {"seed": options.seed, "precision": options.precision}
+                defaults: dict[str, Any] = {"seed": options.seed, "precision": options.precision}
+                if options.layer is not None and method_class(group[0]).uses_layer:
+                    defaults["layer"] = options.layer
                 method_options = defaults | dict(options.method_options.get(group[0], {}))
                 built = create_method(group[0], entry.model, **method_options)
                 self.built[entry.label, group[0]] = built

@@ -36,6 +36,7 @@ EXAMPLES = """examples:
   torchrun --nproc-per-node 8 -m suny.cli.main bench --data ILSVRC --models resnet50,vgg16 \\
       --methods all --metrics deletion,insertion --store results.sqlite
   suny bench ... --option suny:set_size=4 --option suny:permutations=32   # another SUNY setting
+  suny bench ... --layer _blocks.11._expand_activation     # every layer-based method at another layer
 """
 
 
@@ -81,6 +82,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="'default', 'none' or a checkpoint path: one for all models or one per model (comma-separated)",
     )
     parser.add_argument("--classes", default=None, help="class names file (one per line) for checkpoints")
+    parser.add_argument(
+        "--layer",
+        default=None,
+        help="the layer of every method that explains through one (default: each model's; 'suny layers "
+        "MODEL' lists them). Rows at another layer are rows of their own, labelled with it; methods "
+        "without a layer (RISE, pixel SmoothGrad) share their rows across layers",
+    )
     parser.add_argument(
         "--methods", type=name_list, required=True, help="comma-separated method names, or 'all'"
     )
@@ -167,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         sanity_images=args.sanity_images,
         examples=args.examples,
         method_options=options,
+        layer=args.layer,
     )
     data = Path(args.data)
     samples = load_dataset(data)[args.offset :][: args.limit]

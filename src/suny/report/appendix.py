@@ -65,7 +65,8 @@ def appendices(summary: Summary) -> list[Appendix]:
     return [
         Appendix(
             "Verdict: SUNY against each method, paired (mean difference ± standard error, positive: SUNY "
-            "better; the images SUNY wins / all)",
+            "better; the images SUNY wins / all; the attack score's difference with its 95% paired "
+            "bootstrap interval over the images, decided where the interval excludes 0)",
             VERDICT_HEADER,
             verdict_rows(summary),
         ),
@@ -83,7 +84,8 @@ def appendices(summary: Summary) -> list[Appendix]:
 def verdict_rows(summary: Summary) -> list[list[str]]:
     """Per dataset, model and metric of the paired table: the methods the reference beats by at
     least :func:`~suny.report.paired.decisive_errors` standard errors of the paired difference
-    (two, or Student's quantile on few images), those it loses to by as much, and the rest, each by
+    (two, or Student's quantile on few images; for a ratio, where its bootstrap interval excludes
+    0: :func:`~suny.report.paired.decided`), those it loses to by as much, and the rest, each by
     the size of its difference."""
     rows = []
     for dataset in summary.datasets():
@@ -99,7 +101,8 @@ def verdict_rows(summary: Summary) -> list[list[str]]:
                 groups: dict[int, list[str]] = {1: [], -1: [], 0: []}
                 for label, cell in sorted(cells, key=lambda item: -abs(item[1].value)):
                     difference = cell_text(cell, metric.name, " ± ")
-                    groups[decided(cell)].append(f"{label} {difference} ({cell.wins}/{cell.n})")
+                    count = f"{cell.n} images" if cell.wins is None else f"{cell.wins}/{cell.n}"
+                    groups[decided(cell)].append(f"{label} {difference} ({count})")
                 rows.append(
                     [dataset, model, metric.header, *("; ".join(groups[g]) or "–" for g in (1, -1, 0))]
                 )

@@ -1,5 +1,5 @@
 """The tables in CSV, one file each: per column the value and ``n`` (a paired table also has the
-standard error and the wins), empty where a cell has no value."""
+standard error, the wins and the bootstrap interval's bounds), empty where a cell has no value."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ def csv_number(value: float) -> str:
 
 
 def write_csv(table: Table, path: Path) -> None:
-    """Write ``table`` to ``path``; the header names each value ``model:metric[:n|:se|:wins]``."""
-    suffixes = ("", ":n", ":se", ":wins") if table.paired else ("", ":n")
+    """Write ``table`` to ``path``; the header names each value
+    ``model:metric[:n|:se|:wins|:low|:high]``."""
+    suffixes = ("", ":n", ":se", ":wins", ":low", ":high") if table.paired else ("", ":n")
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -31,5 +32,8 @@ def write_csv(table: Table, path: Path) -> None:
                     continue
                 values += [csv_number(cell.value), cell.n]
                 if table.paired:
-                    values += [csv_number(math.nan if cell.error is None else cell.error), cell.wins]
+                    low, high = cell.interval or (math.nan, math.nan)
+                    error = math.nan if cell.error is None else cell.error
+                    values += [csv_number(error), "" if cell.wins is None else cell.wins]
+                    values += [csv_number(low), csv_number(high)]
             writer.writerow(values)

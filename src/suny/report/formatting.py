@@ -59,10 +59,13 @@ def format_value(value: float, metric: str) -> str:
 
 
 def cell_text(cell: Cell, metric: str, plus_minus: str) -> str:
-    """The value of ``cell`` (:func:`format_value`), then its standard error after ``plus_minus``
-    where it has one."""
+    """The value of ``cell`` (:func:`format_value`), then its interval in brackets where it has one,
+    else its standard error after ``plus_minus`` where it has one."""
     text = format_value(cell.value, metric)
-    if cell.error is not None:
+    if cell.interval is not None:
+        low, high = (format_value(bound, metric) for bound in cell.interval)
+        text += f" [{low}, {high}]"
+    elif cell.error is not None:
         text += plus_minus + format_value(cell.error, metric).lstrip("+")
     return text
 

@@ -12,43 +12,66 @@ from typing import Any
 
 from suny.benchmark.records import RowKey
 
-__all__ = ["Cell", "PerImage", "RowKey", "row_labels", "superseded_rows"]
+__all__ = ["DISPLAY_NAMES", "Cell", "PerImage", "RowKey", "row_labels", "superseded_rows"]
 
 #: Row -> metric -> image -> the image's score.
 PerImage = dict[RowKey, dict[str, dict[str, float]]]
+#: Method -> its row's name in the tables, where the registry name alone could mislead: the paper's
+#: "SmoothGrad" row is Smooth Grad-CAM++ (SPEC section 3), and pixel SmoothGrad is an extra row.
+DISPLAY_NAMES = {
+    "smoothgradcam++": "smoothgradcam++ (paper's SmoothGrad)",
+    "smoothgrad": "smoothgrad (pixel, not the paper's)",
+}
 
 
 @dataclass(frozen=True)
 class Cell:
     """A mean over ``n`` images; a paired difference also has its standard ``error`` and the
-    number of images it ``wins``."""
+    number of images it ``wins``, or (a difference of ratios over the set, such as the attack score)
+    a bootstrap ``interval`` (low, high)."""
 
     value: float
     n: int
     error: float | None = None
     wins: int | None = None
+    interval: tuple[float, float] | None = None
+
+    @property
+    def paired(self) -> bool:
+        """Whether the cell is a paired difference."""
+        return self.wins is not None or self.interval is not None
 
 
 def row_labels(keys: Sequence[RowKey], settings: Mapping[str, Mapping[str, Any]]) -> dict[RowKey, str]:
-    """The method with the options its caller set (``suny (set_size=4)``). Where two rows of one
+    """The method (its :data:`DISPLAY_NAMES` entry, if any) with the options its caller set
+    (``suny (set_size=4)``) and its layer where that is not the model's default
+    (``gradcam (layer=_blocks.11._expand_activation)``). Where two rows of one
     dataset and model would share a label, the method settings that tell them apart are added (rows
     of two releases with different defaults), and then a seed or a configuration hash."""
 
     def options(key: RowKey, field: str) -> dict[str, Any]:
         return dict(settings.get(key.config, {}).get(field, {}))
 
+    def shown_options(key: RowKey) -> dict[str, Any]:
+        """The options its caller set, with the layer where it is not the model's default."""
+        stored = settings.get(key.config, {})
+        layer = stored.get("layer")
+        at_default = layer == stored.get("default_layer", layer)
+        return options(key, "method_options") | ({} if at_default else {"layer": layer})
+
     def label(method: str, shown: Mapping[str, Any]) -> str:
         suffix = ", ".join(f"{name}={value}" for name, value in sorted(shown.items()))
-        return f"{method} ({suffix})" if suffix else method
+        name = DISPLAY_NAMES.get(method, method)
+        return f"{name} ({suffix})" if suffix else name
 
-    labels = {key: label(key.method, options(key, "method_options")) for key in keys}
+    labels = {key: label(key.method, shown_options(key)) for key in keys}
     for members in _clashes(keys, labels):
         resolved = [options(key, "method_settings") for key in members]
         differing = {
             name for values in resolved for name in values if len({repr(r.get(name)) for r in resolved}) > 1
         }
         for key, values in zip(members, resolved):
-            shown = options(key, "method_options") | {name: values.get(name) for name in differing}
+            shown = shown_options(key) | {name: values.get(name) for name in differing}
             labels[key] = label(key.method, shown)
     for members in _clashes(keys, labels):
         distinct_seeds = len({key.seed for key in members}) == len(members)

@@ -62,13 +62,16 @@ TABLES: dict[str, TableSpec] = {
     ),
     "paired": TableSpec(
         "SUNY against each method, paired over the same images: mean difference ± standard error "
-        "(positive: SUNY better), and the images where SUNY is better / all",
+        "(positive: SUNY better), and the images where SUNY is better / all; for the attack score (a "
+        "ratio over the images) the difference with its 95% paired bootstrap interval",
         [
             Metric("paired_deletion_auc", "Δ Del", None),
             Metric("paired_insertion_auc", "Δ Ins", None),
             Metric("paired_overall", "Δ Overall", None),
             Metric("paired_pointing", "Δ Pointing", None),
+            Metric("paired_attack_score", "Δ Attack score", None),
             Metric("paired_attack_flip", "Δ Flip", None),
+            Metric("paired_attack_size", "Δ Size", None),
         ],
     ),
     "cost": TableSpec(
@@ -114,8 +117,8 @@ class Table:
 
     @property
     def paired(self) -> bool:
-        """Whether its cells are paired differences (with standard errors and wins)."""
-        return any(cell.wins is not None for cell in self.cells.values())
+        """Whether its cells are paired differences (with standard errors and wins, or intervals)."""
+        return any(cell.paired for cell in self.cells.values())
 
     def model_spans(self) -> list[tuple[str, int]]:
         """(model, how many columns it has), in the order of the columns."""
