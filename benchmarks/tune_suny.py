@@ -90,10 +90,10 @@ def image_rows(
     for cause in CAUSES:
         suny = Suny(model, cause=cause, permutations=permutations, seed=settings.seed, **sizes)
         causes = suny.prepare(image)
-        singletons = suny.singletons(causes)
+        search = suny.set_search(causes)
         for size in SIZES:
             suny.set_size = size
-            explanations = [suny.explain_class(causes, singletons, t) for t in targets]
+            explanations = [suny.explain_class(causes, search, t) for t in targets]
             asked = statistics.mean(e.interventions for e in explanations)
             seconds = statistics.mean(e.seconds for e in explanations)
             for combination in COMBINATIONS:

@@ -22,6 +22,7 @@ from suny.data import load_image, sample_image
 from suny.errors import SunyError, TargetError
 from suny.method import COMBINATIONS, DEFAULT_COMBINATION, Explanation, Suny
 from suny.method.explanation import CauseType
+from suny.method.suny import SEARCHES
 from suny.models import ImageClassifier
 from suny.registry import create_method, method_names
 
@@ -95,6 +96,15 @@ examples:
     method.add_argument(
         "--substrate", choices=("black", "blur", "mean"), default="black", help="what removed pixels become"
     )
+    method.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default="exhaustive",
+        help="how SUNY-feature finds F_N and F_S: intervene on every cause (exhaustive, the default) or on "
+        "the few a surrogate of the effects points at (screen: about a fifth of the passes at Lite0's "
+        "head, the same sets on most images; docs/results/screening/). SUNY-filter always intervenes "
+        "on every filter",
+    )
     method.add_argument("--batch-size", type=int, default=None, help="interventions per forward pass")
     add_precision_option(method)
     method.add_argument("--concepts", default=None, help="filter-to-concept table (CSV unit,concept or JSON)")
@@ -130,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                     model,
                     args.layer,
                     cause=cause,
+                    search=args.search if cause == "feature" else "exhaustive",
                     set_size=args.set_size,
                     permutations=args.permutations,
                     combination=args.combination,

@@ -57,6 +57,13 @@ class FeatureMasks:
         self._base = background.contiguous(memory_format=torch.channels_last)
         self._signal = (image - background).contiguous(memory_format=torch.channels_last)
 
+    def signal_at(self, size: tuple[int, int]) -> Tensor:
+        """How much each region of the image differs from the substrate: ``|x - s|`` averaged over the
+        colour channels and pooled to ``size`` (h, w), so an intervention's mask weighted by it says
+        how much of the image the intervention changes there."""
+        difference = self._signal.abs().mean(dim=1, keepdim=True)
+        return torch.nn.functional.adaptive_avg_pool2d(difference, size)[0, 0]
+
     def masks(self, causes: Tensor) -> Tensor:
         """``m_k = minmax(upsample(A_k))`` of ``causes`` (any shape of indices, -1: mask 0), with the
         shape of ``causes`` followed by (H, W)."""

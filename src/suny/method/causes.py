@@ -149,6 +149,10 @@ class FeatureCauses(Causes[FeatureKey]):
         self._cause_of = {identity: cause for cause, identity in reversed(list(enumerate(identities)))}
         self._identities = identities
 
+    def representative(self, identity: int) -> int:
+        """The first cause whose mask has id ``identity`` (``mask_identities``)."""
+        return int(self._cause_of[identity])
+
     def _keys(self, coalitions: Tensor, players: Tensor, mode: Mode) -> list[FeatureKey | None]:
         keys: list[FeatureKey | None] = []
         for row in coalitions:

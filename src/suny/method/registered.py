@@ -55,8 +55,13 @@ class _SunyMethod(SaliencyMethod):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The explainer's options that decide the maps (:data:`SUNY_SETTINGS`), defaults resolved."""
-        return {name: getattr(self.explainer, name) for name in SUNY_SETTINGS}
+        """The explainer's options that decide the maps (:data:`SUNY_SETTINGS`), defaults resolved,
+        and the search where it is not the exhaustive one (every stored row before the screen was
+        computed by the exhaustive search, under a configuration without the option)."""
+        settings = {name: getattr(self.explainer, name) for name in SUNY_SETTINGS}
+        if self.explainer.search != "exhaustive":
+            settings["search"] = self.explainer.search
+        return settings
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:
         """One explanation per row; the rows of one image share its singleton interventions."""

@@ -4,7 +4,9 @@ For class c and causes k = 1..K (feature maps or filters of one layer):
 
 1. singleton effects ``E_N({k}) = (p_c(x) - p_c(remove k)) / p_c(x)`` (Eq. 1) and
    ``E_S({k}) = p_c(keep k) / p_c(x)`` (Eq. 2) for every k (2K interventions);
-2. hypothesised sets ``F_N`` / ``F_S``: the ``set_size`` causes with the highest singleton effect;
+2. hypothesised sets ``F_N`` / ``F_S``: the ``set_size`` causes with the highest singleton effect
+   (found by intervening on every cause, or, with ``search="screen"``, on the few that a surrogate
+   of the effects points at: :mod:`suny.method.screening`);
 3. responsibilities ``R_N(f)``, ``R_S(f)``: Shapley values of f in the games (F_N, E_N) and
    (F_S, E_S) (Eqs. 3-4), exact for small sets, else by permutation sampling; 0 outside the sets;
 4. maps ``N = minmax(up(relu(sum_k R_N(k) A_k)))``, ``S = minmax(up(relu(sum_k R_S(k) A_k)))`` and
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import torch
@@ -25,14 +26,25 @@ from tqdm.auto import tqdm
 from suny.engine import Precision, resolve_precision
 from suny.errors import SunyError, TargetError
 from suny.interventions.feature import Substrate
-from suny.method.causes import Causes, causes_of
+from suny.method.causes import Causes, FeatureCauses, causes_of
 from suny.method.explanation import CauseType, Explanation
+from suny.method.search import (
+    ExhaustiveSearch,
+    ScreenedSearch,
+    Selection,
+    SetSearch,
+    Singletons,
+    clean_probability,
+)
 from suny.method.shapley import CachedGame, ShapleyEstimate, exact_shapley, sampled_shapley
 from suny.models.wrapper import ImageClassifier, preserved_mode
 from suny.ops import minmax, weighted_map
 
 Combination = Literal["sum", "product", "necessity", "sufficiency"]
 COMBINATIONS: tuple[str, ...] = ("sum", "product", "necessity", "sufficiency")
+#: How F_N and F_S are found: every cause's singleton effect, or the screen (SUNY-feature only).
+Search = Literal["exhaustive", "screen"]
+SEARCHES: tuple[str, ...] = ("exhaustive", "screen")
 #: How N and S make the single map unless told: the tuning rule's winner on the 200 development
 #: crops (docs/results/README.md), whose product beat Score-CAM on pointing at every set size.
 DEFAULT_COMBINATION: Combination = "product"
@@ -57,39 +69,6 @@ def combine(necessity_map: Tensor, sufficiency_map: Tensor, rule: Combination) -
     raise SunyError(f"unknown combination {rule!r}; use one of {', '.join(COMBINATIONS)}")
 
 
-@dataclass
-class Singletons:
-    """Class probabilities (K, classes) after removing and after keeping each cause alone.
-
-    These 2K interventions serve every class; ``clean`` is the image's own (classes,), and the
-    counts are those when they were done.
-    """
-
-    removed: Tensor
-    kept: Tensor
-    clean: Tensor
-    forward_passes: int
-    interventions: int
-    seconds: float
-
-    def effects(self, target: int) -> tuple[Tensor, Tensor]:
-        """The singleton effects of class ``target``.
-
-        Args:
-            target: the class.
-
-        Returns:
-            ``E_N({k}) = (p - p(remove k)) / p`` and ``E_S({k}) = p(keep k) / p`` (K,), float64.
-        """
-        p = clean_probability(self.clean, target)
-        return ((p - self.removed[:, target]) / p).double(), (self.kept[:, target] / p).double()
-
-
-def clean_probability(clean: Tensor, target: int) -> float:
-    """``p_c(x)``, at least the smallest positive float32 (the games divide by it)."""
-    return max(float(clean[target]), torch.finfo(torch.float32).tiny)
-
-
 class Suny:
     """The SUNY explainer for one model and layer.
 
@@ -104,6 +83,9 @@ class Suny:
         exact: force (True) or forbid (False) exact enumeration.
         combination: how N and S make the single map (:func:`combine`; default :data:`DEFAULT_COMBINATION`).
         substrate: what removed pixels become (SUNY-feature).
+        search: how F_N and F_S are found: ``"exhaustive"`` (every cause's singleton effects) or
+            ``"screen"`` (SUNY-feature: exact interventions on the causes a surrogate points at,
+            :mod:`suny.method.screening`).
         batch_size: interventions per forward pass (default: 128 on CUDA, 16 on the CPU).
         precision: of the interventions' forward passes (:mod:`suny.engine.precision`).
         seed: of the Shapley sampling (same seed, same result).
@@ -124,9 +106,16 @@ class Suny:
         precision: Precision = "float32",
         seed: int = 0,
         progress: bool | None = False,
+        search: Search = "exhaustive",
     ) -> None:
         if cause not in ("feature", "filter"):
             raise SunyError(f"unknown cause type {cause!r}; use feature or filter")
+        if search not in SEARCHES:
+            raise SunyError(f"unknown search {search!r}; use one of {', '.join(SEARCHES)}")
+        if search == "screen" and cause != "feature":
+            raise SunyError(
+                "the screen finds SUNY-feature's sets; SUNY-filter's singletons are cheap already"
+            )
         set_size = DEFAULT_SET_SIZE[cause] if set_size is None else set_size
         if set_size < 1 or permutations < 1:
             raise SunyError("set_size and permutations must be at least 1")
@@ -144,6 +133,7 @@ class Suny:
         self.precision = resolve_precision(precision, model.device)
         self.seed = seed
         self.progress = progress
+        self.search: Search = search
 
     @overload
     def explain(self, image: Tensor, target: int | None = None) -> Explanation: ...
@@ -168,10 +158,10 @@ class Suny:
         causes, bar = self._prepare(image)
         try:
             targets = self._targets(causes, target)
-            if bar is not None:
+            if bar is not None and self.search == "exhaustive":
                 bar.total = 2 * causes.num_causes + 2 * self._shapley_budget() * len(targets)
-            singletons = self.singletons(causes, start)
-            explanations = [self.explain_class(causes, singletons, c) for c in targets]
+            search = self.set_search(causes, start)
+            explanations = [self.explain_class(causes, search, c) for c in targets]
         finally:
             if bar is not None:
                 bar.close()
@@ -247,27 +237,43 @@ class Suny:
             time.perf_counter() - start,
         )
 
-    def explain_class(self, causes: Causes[Any], singletons: Singletons, target: int) -> Explanation:
-        """Hypothesised sets, responsibilities and maps of class ``target``.
-
-        The ``singletons`` serve every class, set size and sampling budget (the tuning benchmark
-        reuses them). The explanation's cost is that of the singletons and of its own coalitions.
+    def set_search(self, causes: Causes[Any], start: float | None = None) -> SetSearch:
+        """The search of F_N and F_S over ``causes`` that :attr:`search` names.
 
         Args:
             causes: from :meth:`prepare`.
-            singletons: from :meth:`singletons`.
+            start: when the explanation started (the exhaustive search's seconds count from it).
+
+        Returns:
+            The search; the exhaustive one has made its 2K singleton interventions, for every class.
+        """
+        if self.search == "screen" and isinstance(causes, FeatureCauses):
+            return ScreenedSearch(causes, self.seed)
+        return ExhaustiveSearch(self.singletons(causes, start))
+
+    def explain_class(self, causes: Causes[Any], search: SetSearch, target: int) -> Explanation:
+        """Hypothesised sets, responsibilities and maps of class ``target``.
+
+        A search serves every class, set size and sampling budget (the tuning benchmark reuses an
+        exhaustive one). The explanation's cost is the search's shared cost and what this class
+        adds (its own screen, its coalitions).
+
+        Args:
+            causes: from :meth:`prepare`.
+            search: from :meth:`set_search`.
             target: the class.
 
         Returns:
             The explanation.
         """
         start, passes, interventions = time.perf_counter(), causes.forward_passes, causes.interventions
-        necessity_effects, sufficiency_effects = singletons.effects(target)
-        p = clean_probability(singletons.clean, target)
         K = causes.num_causes
-        size = min(self.set_size, K)
-        necessary = torch.topk(necessity_effects, size, sorted=True).indices
-        sufficient = torch.topk(sufficiency_effects, size, sorted=True).indices
+        with preserved_mode(self.model):
+            self.model.eval()
+            selection = search.select(target, self.set_size)
+        necessity_effects, sufficiency_effects = selection.necessity_effects, selection.sufficiency_effects
+        necessary, sufficient = selection.necessary, selection.sufficient
+        p = clean_probability(causes.clean_probabilities(), target)
 
         def necessity_game(coalitions: Tensor) -> Tensor:
             return (p - causes.probabilities(coalitions, necessary, "remove")[:, target]) / p
@@ -296,7 +302,7 @@ class Suny:
             combined_map=combine(necessity_map, sufficiency_map, self.combination),
             target=target,
             target_name=self.model.class_name(target),
-            probability=float(singletons.clean[target]),
+            probability=float(causes.clean_probabilities()[target]),
             necessity_effects=necessity_effects,
             sufficiency_effects=sufficiency_effects,
             necessary_set=necessary.tolist(),
@@ -308,11 +314,11 @@ class Suny:
             layer=causes.layer,
             cause=self.cause,
             seed=self.seed,
-            forward_passes=singletons.forward_passes + causes.forward_passes - passes,
-            interventions=singletons.interventions + causes.interventions - interventions,
+            forward_passes=search.forward_passes + causes.forward_passes - passes,
+            interventions=search.interventions + causes.interventions - interventions,
             combination=self.combination,
             model_name=self.model.name,
-            seconds=singletons.seconds + time.perf_counter() - start,
+            seconds=search.seconds + time.perf_counter() - start,
             game_values={
                 "necessity_full": r_n.full_value,
                 "necessity_empty": r_n.empty_value,
@@ -353,4 +359,14 @@ class Suny:
         return sampled_shapley(cached, n, self.permutations, generator)
 
 
-__all__ = ["COMBINATIONS", "Singletons", "Suny", "combine"]
+__all__ = [
+    "COMBINATIONS",
+    "SEARCHES",
+    "ExhaustiveSearch",
+    "ScreenedSearch",
+    "Selection",
+    "SetSearch",
+    "Singletons",
+    "Suny",
+    "combine",
+]

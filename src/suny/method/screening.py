@@ -1,0 +1,176 @@
+"""Finding SUNY's hypothesised sets without intervening on every cause (issue 30).
+
+``F_N`` and ``F_S`` are the ``size`` causes with the highest singleton effect (SUNY's Alg. 1, step 2).
+The exhaustive search intervenes on every one of the K causes in both modes; the screen finds the
+same top sets from a few exact interventions, as best-arm identification with a surrogate does
+(GP-UCB, Srinivas et al. 2010; top-k identification, Kalyanakrishnan et al. 2012):
+
+1. Each cause is described by ``phi_k``, what its intervention does to the image at the layer's
+   resolution: its min-max normalised map times the image's mean absolute signal (the image minus
+   the substrate, pooled to h x w). Equal descriptions are equal interventions, so the effect is a
+   function of ``phi_k``; a constant map is no intervention at all.
+2. A Gaussian process (squared-exponential kernel on ``phi``, its length scale chosen by the
+   marginal likelihood, signal variance and mean those of the exact effects seen, exact
+   observations) fitted to the exact effects computed so far predicts every other cause's effect
+   ``mu_k`` with a standard deviation ``sigma_k``.
+3. The first ``initial`` causes evaluated exactly are half the largest by ``sum(phi_k)`` (how much
+   of the image the intervention changes) and half drawn at random (seeded), so that the surrogate
+   sees the whole range. Then each round evaluates exactly the ``batch`` unevaluated causes with the
+   highest upper bound ``mu_k + beta sigma_k``.
+4. Stop when the ``size``-th largest exact effect is at least every unevaluated cause's upper
+   bound. ``beta`` is the larger of ``confidence`` and the surrogate's measured error: the largest
+   leave-one-out standardised error ``|E_i - mu_{-i}| / sigma_{-i}`` over the causes evaluated
+   (each predicted from all the others), so a surrogate that fits badly widens its own bounds.
+
+The sets are then those of the exhaustive search whenever no unevaluated cause's effect exceeds its
+bound; that is a statistical guarantee, not a proof, and ``docs/results/screening/`` measures how
+often it holds. Everything after the sets (coalitions, Shapley values, maps) is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: Exact evaluations before the surrogate is first fitted, per game.
+INITIAL = 24
+#: Exact evaluations per round.
+BATCH = 8
+#: The smallest width of the upper bound, in standard deviations.
+CONFIDENCE = 3.0
+#: Added to the kernel's diagonal (relative): the effects are exact, this only keeps it invertible.
+JITTER = 1e-6
+
+
+@dataclass
+class ScreenedSet:
+    """The ``size`` causes with the highest effect, the exact effects computed (NaN where not) and
+    the screen's rounds and last ``beta``."""
+
+    members: Tensor
+    effects: Tensor
+    rounds: int
+    beta: float
+
+    @property
+    def evaluated(self) -> int:
+        """How many causes were evaluated exactly."""
+        return int((~self.effects.isnan()).sum())
+
+
+def descriptions(maps: Tensor, signal: Tensor) -> Tensor:
+    """``phi`` (K, h * w) of maps (K, h, w): each min-max normalised (a constant map gives 0) times
+    ``signal`` (h, w), the image's mean absolute difference to the substrate at that resolution."""
+    flat = maps.flatten(start_dim=1).double()
+    low, high = flat.amin(dim=1, keepdim=True), flat.amax(dim=1, keepdim=True)
+    normalised = torch.where(high > low, (flat - low) / (high - low).clamp_min(1e-300), 0.0)
+    return normalised * signal.flatten().double()
+
+
+class Surrogate:
+    """A Gaussian process over descriptions ``phi`` fitted to exact effects (module docstring)."""
+
+    def __init__(self, features: Tensor) -> None:
+        self.features = features.double()
+        distances = torch.pdist(self.features) if len(features) > 1 else features.new_ones(1)
+        positive = distances[distances > 0]
+        self.length_scale = float(positive.median()) if positive.numel() else 1.0
+
+    def _kernel(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.exp(-torch.cdist(a, b).square() / (2 * self.length_scale**2))
+
+    def fit(self, observed: Tensor, values: Tensor) -> None:
+        """Condition on the exact ``values`` of the causes ``observed``."""
+        self.observed, self.values = observed, values
+        self.mean = values.mean()
+        self.scale = values.var().clamp_min(1e-12) if len(values) > 1 else values.new_tensor(1.0)
+        x = self.features[observed]
+        gram = self._kernel(x, x)
+        jitter, failed = JITTER, 1
+        while failed:  # equal descriptions (masks that differ only where the image is the substrate)
+            self.cholesky, info = torch.linalg.cholesky_ex(
+                gram + jitter * torch.eye(len(x), dtype=torch.float64)
+            )
+            failed, jitter = int(info), jitter * 100
+        self.weights = torch.cholesky_solve((values - self.mean)[:, None], self.cholesky)[:, 0]
+
+    def predict(self, queried: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, standard deviation) of the effects of the causes ``queried``."""
+        cross = self._kernel(self.features[self.observed], self.features[queried])
+        solved = torch.cholesky_solve(cross, self.cholesky)
+        variance = (1 - (cross * solved).sum(dim=0)).clamp_min(0) * self.scale
+        return self.mean + cross.T @ self.weights, variance.sqrt()
+
+    def leave_one_out(self) -> Tensor:
+        """``|E_i - mu_{-i}| / sigma_{-i}`` of every observed cause, each predicted from the others
+        (closed form: ``(K^-1 y)_i / sqrt((K^-1)_ii)`` in the kernel's units)."""
+        inverse = torch.cholesky_inverse(self.cholesky)
+        diagonal = inverse.diagonal().clamp_min(1e-300)
+        return self.weights.abs() / diagonal.sqrt() / self.scale.sqrt()
+
+
+def screen_top(
+    features: Tensor,
+    evaluate: Callable[[Tensor], Tensor],
+    size: int,
+    known: Tensor | None = None,
+    initial: int = INITIAL,
+    batch: int = BATCH,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> ScreenedSet:
+    """The ``size`` causes with the highest effect, evaluating few exactly (module docstring).
+
+    Args:
+        features: ``phi`` (K, d) of every cause (:func:`descriptions`).
+        evaluate: exact effects (n,) float64 of the causes at the given indices (n,).
+        size: how many causes the set has.
+        known: effects already known (K,), NaN elsewhere (constant maps, causes evaluated before).
+        initial: exact evaluations before the surrogate is first fitted.
+        batch: exact evaluations per round.
+        confidence: the smallest width of the upper bounds, in standard deviations.
+        seed: of the random half of the first evaluations.
+
+    Returns:
+        The set (best first), every exact effect (NaN where none), the rounds and ``beta``.
+    """
+    count = len(features)
+    effects = (
+        torch.full((count,), torch.nan, dtype=torch.float64) if known is None else known.double().clone()
+    )
+    size = min(size, count)
+
+    def measure(indices: Tensor) -> None:
+        indices = indices[effects[indices].isnan()]
+        if indices.numel():
+            effects[indices] = evaluate(indices).double().cpu()
+
+    extent = features.double().sum(dim=1)
+    largest = torch.argsort(extent, descending=True, stable=True)[: initial - initial // 2]
+    generator = torch.Generator().manual_seed(seed)
+    shuffled = torch.randperm(count, generator=generator)
+    chosen = torch.cat([largest, shuffled[~torch.isin(shuffled, largest)][: initial // 2]])
+    measure(chosen)
+    surrogate = Surrogate(features)
+    beta, rounds = confidence, 0
+    while True:
+        observed = (~effects.isnan()).nonzero()[:, 0]
+        others = effects.isnan().nonzero()[:, 0]
+        if others.numel() == 0:
+            break
+        values = effects[observed]
+        threshold = torch.topk(values, min(size, len(values))).values[-1]
+        surrogate.fit(observed, values)
+        beta = max(confidence, float(surrogate.leave_one_out().max()))
+        mean, deviation = surrogate.predict(others)
+        bounds = mean + beta * deviation
+        if len(values) >= size and bool((bounds <= threshold).all()):
+            break
+        measure(others[torch.topk(bounds, min(batch, len(others))).indices])
+        rounds += 1
+    observed = (~effects.isnan()).nonzero()[:, 0]
+    order = torch.argsort(effects[observed], descending=True, stable=True)
+    return ScreenedSet(observed[order[:size]], effects, rounds, beta)
