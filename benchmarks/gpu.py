@@ -4,7 +4,8 @@ CPU too, with small batches (``--device cpu --quick``), so that it is tested whe
 
 1. Plain forward images/s of ResNet50, VGG16 and Lite0 at ``--batch-size`` (256), float32 and
    bfloat16 channels-last.
-2. SUNY-feature's intervention throughput over plain batched passes (target 0.90), bfloat16.
+2. SUNY-feature's intervention throughput over plain batched passes (target 0.90), bfloat16; and
+   its screened search of the sets against the exhaustive one (passes and seconds per image).
 3. SUNY-filter per image against one Grad-CAM on Lite0, ResNet50 and VGG16 (target at most 1x).
 4. Our Score-CAM against pytorch-grad-cam's ScoreCAM, same model, images and batch (target: ours
    at least 3x faster).
@@ -22,7 +23,7 @@ from bench_grid import DATA, timed_grid
 from bench_suny import filter_against_gradcam, throughput
 from common import timed
 
-from suny import load_model, sample_image
+from suny import Suny, load_model, sample_image
 from suny.benchmark.configuration import GridOptions, ModelEntry
 from suny.engine import ForwardEngine, has_native_bfloat16
 from suny.engine.hardware import describe_device
@@ -81,6 +82,19 @@ def main() -> None:
     print(
         f"  Lite0 {layer}: {inside:.1f} passes/s inside SUNY vs {plain:.1f} plain "
         f"({passes} passes) -> ratio {inside / plain:.2f} (target 0.90)"
+    )
+
+    explained = {}
+    for search in ("exhaustive", "screen"):
+        suny = Suny(lite, layer=layer, search=search, batch_size=args.batch_size, precision=precision)
+        suny.explain(image)  # warm-up
+        explained[search] = (timed(lambda suny=suny: suny.explain(image), device), suny.explain(image))
+    (exhaustive, full), (screened, screen) = explained["exhaustive"], explained["screen"]
+    print(
+        f"  sets: exhaustive {full.forward_passes} passes, {exhaustive:.3f} s/image; screen "
+        f"{screen.forward_passes} passes, {screened:.3f} s/image -> {screened / exhaustive:.2f} of the time, "
+        f"same F_N {set(screen.necessary_set) == set(full.necessary_set)}, "
+        f"same F_S {set(screen.sufficient_set) == set(full.sufficient_set)}"
     )
 
     print(f"3. SUNY-filter per image against one Grad-CAM ({precision}; target at most 1x)")
