@@ -57,7 +57,8 @@ def test_bad_image_among_good_ones_is_reported_and_the_rest_is_written(tmp_path,
 def test_unknown_layer_lists_valid_layers(tmp_path, capsys):
     assert main(["explain", "--layer", "nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "no explainable layer 'nope'" in err and "_blocks.15" in err
+    assert "no explainable layer 'nope'" in err and "'suny layers efficientnet-lite0'" in err
+    assert "(the default: _head_activation)" in err and "_blocks.15" not in err  # not 197 names
 
 
 def test_target_out_of_range(tmp_path, capsys):
@@ -115,3 +116,12 @@ def test_several_targets_are_explained_side_by_side(tmp_path, capsys):
     assert [e["summary"]["target"] for e in summary["explanations"]] == targets
     assert main(["explain", "--target", " , ", "--out", str(tmp_path / "none")]) == 2
     assert "--target names no class" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import suny
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["--version"])
+    assert exit_status.value.code == 0
+    assert capsys.readouterr().out.strip() == f"suny {suny.__version__}"

@@ -95,9 +95,15 @@ def test_pretrained_torchvision_weights_missing_gives_clear_error(monkeypatch):
         load_model("resnet18")
 
 
-def test_unknown_model():
-    with pytest.raises(ModelError, match=r"known models: .*efficientnet-lite0"):
-        load_model("alexnet9000")
+def test_unknown_model_names_the_nearest_and_where_the_whole_list_is():
+    with pytest.raises(
+        ModelError,
+        match=r"did you mean [^?]*efficientnet-lite0[^?]*\? 'suny layers --list-models' lists all \d+",
+    ):
+        load_model("efficientnet-lite9")
+    with pytest.raises(ModelError, match=r"'suny layers --list-models' lists all") as error:
+        load_model("zzzzzz")
+    assert "did you mean" not in str(error.value) and "vgg16" not in str(error.value)
 
 
 def test_checkpoint_with_other_class_count_loads_with_weights_only(tmp_path):

@@ -186,8 +186,15 @@ def test_responsibility_map_is_relu_of_the_weighted_sum_then_minmax():
 
 def test_unknown_layer_lists_the_valid_ones():
     model = three_cause_model()
-    with pytest.raises(LayerError, match=r"Valid layers.*layer"):
+    with pytest.raises(LayerError, match=r"no explainable layer 'nope'; valid names: .*layer"):
         Suny(model, "nope")
+
+
+def test_an_unknown_layer_of_a_deep_model_names_the_nearest(lite0):
+    """Lite0 has over a hundred layers: the nearest names and where the whole list is, not all."""
+    with pytest.raises(LayerError, match=r"did you mean _head_activation.*lists all \d+") as error:
+        Suny(lite0, "_head_activaton")
+    assert "_blocks.0._bn1" not in str(error.value)
 
 
 def test_out_of_range_target_is_a_clear_error():

@@ -19,7 +19,7 @@ from suny.baselines import (
     SmoothGrad,
     SmoothGradCAMPlusPlus,
 )
-from suny.errors import SunyError
+from suny.errors import SunyError, name_choices
 from suny.method.registered import SunyFeatureMethod, SunyFilterMethod
 from suny.models.wrapper import ImageClassifier
 from suny.saliency import SaliencyMethod
@@ -80,7 +80,9 @@ def method_names() -> list[str]:
 def method_class(name: str) -> type[SaliencyMethod]:
     """The implementation registered as ``name``; a clear error listing the names otherwise."""
     if name not in METHODS:
-        raise SunyError(f"unknown method {name!r}; known methods: {', '.join(METHODS)}")
+        raise SunyError(
+            f"unknown method {name!r}; {name_choices(name, list(METHODS), 'suny.method_names()')}"
+        )
     return METHODS[name]
 
 

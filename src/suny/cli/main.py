@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from suny import __version__
 from suny.errors import SunyError
 
 #: Modules of this package that define a sub-command, in the order ``--help`` lists them.
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'suny COMMAND --help' for the options of one command.",
     )
+    parser.add_argument("--version", action="version", version=f"suny {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         try:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from suny.errors import LayerError, ModelError, TargetError
+from suny.errors import LayerError, ModelError, TargetError, name_choices
 from suny.models.hooks import captured_output
 from suny.models.outputs import logits_error
 from suny.models.trace import LayerTrace
@@ -214,10 +214,21 @@ class ImageClassifier(nn.Module):
             )
         valid = self.layer_names()
         if name not in valid:
+            choices = name_choices(name, valid, f"'suny layers {self.name}' (model.layer_names())")
             raise LayerError(
-                f"{self.name} has no explainable layer {name!r}. Valid layers (in order): " + ", ".join(valid)
+                f"{self.name} has no explainable layer {name!r}; {choices}{self._default_hint(name)}"
             )
         return self.network.get_submodule(name)
+
+    def _default_hint(self, unknown: str) -> str:
+        """`` (the default: NAME)``: the model's default layer, or the one tracing finds where the
+        default is the ``unknown`` name itself (a model loaded with a bad ``layer``); empty if none."""
+        if self.default_layer != unknown:
+            return f" (the default: {self.default_layer})"
+        try:
+            return f" (the default: {self.trace.default_layer()})"
+        except ModelError:
+            return ""
 
     def filter_layer(self, name: str | None = None) -> str:
         """The convolution whose filters SUNY-filter prunes for layer ``name``: the layer itself if

@@ -21,7 +21,7 @@ import torchvision
 from torch import nn
 from torchvision.transforms import InterpolationMode
 
-from suny.errors import ModelError
+from suny.errors import ModelError, name_choices
 from suny.models.checkpoints import (
     checkpoint_classes,
     classifier_weight_key,
@@ -160,10 +160,8 @@ def _zoo_network(
         return _efficientnet_lite(name, weights, checkpoint)
     if name in torchvision.models.list_models(torchvision.models):
         return _torchvision(name, weights, checkpoint)
-    raise ModelError(
-        f"unknown model {name!r}; known models: {', '.join(available_models())}; or "
-        + "; ".join(SOURCE_HELP.values())
-    )
+    choices = name_choices(name, available_models(), "'suny layers --list-models'")
+    raise ModelError(f"unknown model {name!r}; {choices}; or " + "; ".join(SOURCE_HELP.values()))
 
 
 def _lite_network_class() -> Any:
