@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,11 +23,23 @@ def explanation() -> Explanation:
     return Suny(patch_classifier(), "layer").explain(patches(), 0)
 
 
-def test_png_is_the_picture_of_the_maps(explanation):
+def test_png_is_the_picture_of_the_maps_over_the_photo(explanation):
+    """The explanation keeps a thumbnail of the image it explained, and Jupyter's picture draws the
+    maps over it: the same picture as over the image itself, not the colours over white."""
     png = explanation._repr_png_()
     assert isinstance(png, bytes) and png.startswith(b"\x89PNG")
-    over_image = explanation_png(explanation, patches()[0])
-    assert over_image.startswith(b"\x89PNG") and over_image != png
+    assert explanation.thumbnail is not None
+    np.testing.assert_array_equal(explanation.thumbnail, (patches()[0].permute(1, 2, 0) * 255).byte().numpy())
+    assert png == explanation_png(explanation, patches()[0])
+    assert png != explanation_png(replace(explanation, thumbnail=None))
+
+
+def test_the_thumbnail_of_a_large_image_is_small():
+    from suny.method.explanation import THUMBNAIL_SIDE, thumbnail
+
+    small = thumbnail(torch.rand(3, 600, 300))
+    assert small.shape == (THUMBNAIL_SIDE, THUMBNAIL_SIDE // 2, 3) and small.dtype == np.uint8
+    assert thumbnail(torch.rand(1, 3, 20, 30)).shape == (20, 30, 3)
 
 
 def test_html_shows_the_class_the_picture_and_the_top_causes(explanation):
@@ -42,11 +55,14 @@ def test_html_shows_the_class_the_picture_and_the_top_causes(explanation):
 
 @pytest.mark.parametrize("with_image", [True, False])
 def test_save_writes_what_suny_explain_writes(explanation, tmp_path, with_image):
-    summary = explanation.save(tmp_path / "out", patches()[0] if with_image else None)
+    saved = explanation.save(tmp_path / "out", patches()[0] if with_image else None)
     for name in ("summary.json", "index.html", "feature.npz", "image.png", "feature-bivariate.png"):
         assert (tmp_path / "out" / name).is_file(), name
-    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+        assert name in saved["files"]
+    assert saved["folder"] == str(tmp_path / "out") and len(repr(saved)) < 1000  # a cell echoes it
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["explanations"][0]["summary"]["target"] == explanation.target
+    assert "thumbnail" not in summary["explanations"][0]["summary"]
     with np.load(tmp_path / "out" / "feature.npz") as arrays:
         np.testing.assert_array_equal(arrays["combined_map"], explanation.combined_map.numpy())
 

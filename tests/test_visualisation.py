@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -231,13 +232,37 @@ def test_comparison_grid_has_one_panel_per_method():
     assert sum(1 for ax in figure.axes if ax.get_xlabel() == "necessity →") == 1  # one legend
 
 
-def test_comparison_grid_draws_suny_in_2d_and_others_on_the_diagonal():
+def test_comparison_grid_draws_suny_in_2d_and_every_other_map_as_a_jet_heatmap():
+    """A 1-D map of 1 on the left half and 0 on the right, over a grey image: at half opacity the
+    left half is grey blended with jet's top (dark red, RGB (0.5, 0, 0)) and the right half with its
+    bottom (dark blue, (0, 0, 0.5)), as pytorch-grad-cam's ``show_cam_on_image`` draws it."""
+    e = make_explanation()
+    grey = np.full((16, 16, 3), 128, dtype=np.uint8)
+    halves = torch.zeros(16, 16)
+    halves[:, :8] = 1.0
+    figure = comparison_figure([ComparisonRow(grey, {"other": halves, "SUNY": e})], legend=False)
+    drawn = {ax.get_title().split("\n")[0]: ax.images[0].get_array() for ax in figure.axes}
+    np.testing.assert_array_equal(drawn["SUNY"], overlay_bivariate(grey, e.necessity_map, e.sufficiency_map))
+    jet = matplotlib.colormaps["jet"]
+    left, right = (np.round((128 / 255 * 0.5 + np.array(jet(v)[:3]) * 0.5) * 255) for v in (1.0, 0.0))
+    np.testing.assert_allclose(drawn["other"][:, :8].reshape(-1, 3), np.tile(left, (128, 1)), atol=1)
+    np.testing.assert_allclose(drawn["other"][:, 8:].reshape(-1, 3), np.tile(right, (128, 1)), atol=1)
+    assert left[0] - left[2] >= 60 and right[2] - right[0] >= 60  # reddish left, bluish right
+
+
+def test_the_2d_legend_goes_only_with_suny_panels_and_the_colour_bar_only_with_heatmaps():
     e = make_explanation()
     image = random_image()
-    figure = comparison_figure([ComparisonRow(image, {"other": e.combined_map, "SUNY": e})], legend=False)
-    drawn = {ax.get_title().split("\n")[0]: ax.images[0].get_array() for ax in figure.axes}
-    np.testing.assert_array_equal(drawn["SUNY"], overlay_bivariate(image, e.necessity_map, e.sufficiency_map))
-    np.testing.assert_array_equal(drawn["other"], overlay_importance(image, e.combined_map))
+
+    def legends(methods: dict) -> tuple[int, int]:
+        figure = comparison_figure([ComparisonRow(image, methods)])
+        squares = sum(1 for ax in figure.axes if ax.get_xlabel() == "necessity →")
+        bars = sum(1 for ax in figure.axes if not ax.get_title() and not ax.get_xlabel() and not ax.images)
+        return squares, bars
+
+    assert legends({"SUNY": e}) == (1, 0)
+    assert legends({"Grad-CAM": torch.rand(16, 16)}) == (0, 1)
+    assert legends({"Grad-CAM": torch.rand(16, 16), "SUNY": e}) == (1, 1)
 
 
 # ------------------------------------------------------------------------------ concept tables

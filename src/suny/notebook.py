@@ -1,9 +1,9 @@
 """Explanations where users look: Jupyter's display of an :class:`~suny.method.explanation.Explanation`
 and ``explanation.save(folder)``.
 
-In a notebook an explanation shows the 2-D necessity/sufficiency picture of its maps (with the
-legend) and its top causes; :func:`explanation_png` and :func:`explanation_html` are that picture
-and that view, also over the explained image when one is given.
+In a notebook an explanation shows the 2-D necessity/sufficiency picture of its maps over the
+explained image (its thumbnail; the legend beside) and its top causes; :func:`explanation_png` and
+:func:`explanation_html` are that picture and that view, over another image when one is given.
 
 Why this module exists: the pictures come from :mod:`suny.visualisation`, which imports
 :mod:`suny.method.explanation`, so the explanation cannot import them back without an import
@@ -34,12 +34,19 @@ def _white(explanation: Explanation) -> torch.Tensor:
     return torch.ones(3, *explanation.necessity_map.shape[-2:])
 
 
+def _background(explanation: Explanation, image: ImageLike | None) -> ImageLike | None:
+    """What to draw the maps over: ``image``, else the explanation's thumbnail, else nothing."""
+    return image if image is not None else explanation.thumbnail
+
+
 def explanation_png(explanation: Explanation, image: ImageLike | None = None, dpi: int = 100) -> bytes:
-    """The necessity and sufficiency maps in the 2-D colormap, beside its legend, as PNG bytes.
+    """The necessity and sufficiency maps in the 2-D colormap over the image, beside its legend, as
+    PNG bytes.
 
     Args:
         explanation: the explanation.
-        image: the explained image to draw the maps over (default: none, the colours alone).
+        image: the image to draw the maps over (default: the explanation's thumbnail of the image it
+            explained; without one, the colours alone).
         dpi: the resolution (the figure is 4.6 x 3.4 inches).
 
     Returns:
@@ -49,14 +56,15 @@ def explanation_png(explanation: Explanation, image: ImageLike | None = None, dp
 
     e = explanation
     title = f"{describe_prediction(e)}\nSUNY-{e.cause}, layer {e.layer}"
-    if image is None:
+    background = _background(e, image)
+    if background is None:
         figure = bivariate_figure(_white(e), e.necessity_map, e.sufficiency_map, title, opacity=1.0)
         panel = figure.axes[0]  # framed, since white means "neither necessary nor sufficient"
         panel.set_axis_on()
         panel.set_xticks([])
         panel.set_yticks([])
     else:
-        figure = bivariate_figure(image, e.necessity_map, e.sufficiency_map, title)
+        figure = bivariate_figure(background, e.necessity_map, e.sufficiency_map, title)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
@@ -125,16 +133,21 @@ def save_explanation(
     Args:
         explanation: the explanation.
         folder: created if needed.
-        image: the explained image (default: a white one of the maps' size).
+        image: the explained image (default: the explanation's thumbnail, else a white image of the
+            maps' size).
         concepts: filter index -> concept name.
 
     Returns:
-        What ``summary.json`` holds.
+        ``{"folder": ..., "files": [...]}``, short enough for a notebook cell to echo (the data is
+        in ``summary.json``).
     """
     from suny.visualisation.report import write_explanation_report
 
-    background = _white(explanation) if image is None else image
-    return write_explanation_report(folder, background, [explanation], concepts=concepts)
+    background = _background(explanation, image)
+    summary = write_explanation_report(
+        folder, _white(explanation) if background is None else background, [explanation], concepts=concepts
+    )
+    return {"folder": str(folder), "files": summary["files"]}
 
 
 class NotebookDisplay:

@@ -67,6 +67,9 @@ class Explanation:
     seconds: float = 0.0
     #: E(F) and E(empty) of each game: the Shapley values of a game sum to their difference.
     game_values: dict[str, float] = field(default_factory=dict)
+    #: The explained image, small (uint8 RGB (h, w, 3), at most :data:`THUMBNAIL_SIDE` pixels a
+    #: side): what a notebook draws the maps over. Not part of :meth:`summary` or :meth:`numpy`.
+    thumbnail: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_causes(self) -> int:
@@ -87,7 +90,7 @@ class Explanation:
         """
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            if key.endswith("_map"):
+            if key.endswith("_map") or key == "thumbnail":
                 continue
             data[key] = json_safe(value.detach().cpu().tolist() if isinstance(value, Tensor) else value)
         return data
@@ -137,17 +140,17 @@ class Explanation:
 
         Args:
             folder: created if needed; files of the same names are replaced.
-            image: the explained image (3, H, W) in [0, 1]; without it (an explanation does not keep
-                its image) the pictures are drawn over white.
+            image: the explained image (3, H, W) in [0, 1] (default: the explanation's thumbnail,
+                else white).
             concepts: filter index -> concept name, for the tables and the text.
 
         Returns:
-            What ``summary.json`` holds.
+            ``{"folder": ..., "files": [...]}``: where the files are (``summary.json`` holds the data).
         """
         return _installed_display().save(self, Path(folder), image, concepts)
 
     def _repr_png_(self) -> bytes | None:
-        """Jupyter's picture: the maps in the 2-D necessity/sufficiency colormap, and its legend."""
+        """Jupyter's picture: the maps in the 2-D colormap over the explained image, and the legend."""
         return None if _display is None else _display.png(self)
 
     def _repr_html_(self) -> str | None:
@@ -195,6 +198,31 @@ def _installed_display() -> Display:
     if _display is None:
         raise SunyError("no renderer is installed for explanations: import suny.notebook first")
     return _display
+
+
+#: The longest side of an explanation's :attr:`Explanation.thumbnail`.
+THUMBNAIL_SIDE = 224
+
+
+def thumbnail(image: Tensor, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """A small uint8 RGB copy (h, w, 3) of an image, at most ``side`` pixels a side.
+
+    The image is shrunk with antialiasing where it is larger.
+
+    Args:
+        image: (3, H, W) or (1, 3, H, W) in [0, 1].
+        side: the longest side kept.
+
+    Returns:
+        The small copy, on the CPU.
+    """
+    picture = image.detach().reshape(1, *image.shape[-3:]).float()
+    scale = side / max(picture.shape[-2:])
+    if scale < 1:
+        size = [max(1, round(n * scale)) for n in picture.shape[-2:]]
+        picture = torch.nn.functional.interpolate(picture, size=size, mode="bilinear", antialias=True)
+    rgb = (picture[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
+    return rgb.cpu().numpy()
 
 
 def json_safe(value: Any) -> Any:

@@ -27,7 +27,7 @@ from suny.engine import Precision, resolve_precision
 from suny.errors import SunyError, TargetError
 from suny.interventions.feature import Substrate
 from suny.method.causes import Causes, FeatureCauses, causes_of
-from suny.method.explanation import CauseType, Explanation
+from suny.method.explanation import CauseType, Explanation, thumbnail
 from suny.method.search import (
     ExhaustiveSearch,
     ScreenedSearch,
@@ -318,6 +318,7 @@ class Suny:
             interventions=search.interventions + causes.interventions - interventions,
             combination=self.combination,
             model_name=self.model.name,
+            thumbnail=thumbnail(causes.image),
             seconds=search.seconds + time.perf_counter() - start,
             game_values={
                 "necessity_full": r_n.full_value,

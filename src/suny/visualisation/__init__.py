@@ -19,7 +19,6 @@ from suny.visualisation.colormap import (
 )
 from suny.visualisation.concepts import cause_table, load_concepts, textual_explanation
 from suny.visualisation.figures import (
-    DEFAULT_MAP_AXES,
     ComparisonRow,
     bivariate_figure,
     comparison_figure,
@@ -30,7 +29,6 @@ from suny.visualisation.report import ClassScore, top_predictions, write_explana
 
 __all__ = [
     "DEFAULT_COLORMAP",
-    "DEFAULT_MAP_AXES",
     "BivariateColormap",
     "ClassScore",
     "ComparisonRow",

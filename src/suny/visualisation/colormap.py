@@ -48,6 +48,11 @@ RGB = tuple[int, int, int]
 ImageLike = Tensor | np.ndarray | Image.Image
 MapLike = Tensor | np.ndarray
 Axis = Literal["diagonal", "necessity", "sufficiency"]
+#: One-dimensional maps (every baseline, N alone, S alone) are drawn as pytorch-grad-cam's
+#: ``show_cam_on_image`` draws them: the jet colormap (blue = 0, through yellow, to red = 1) blended
+#: over the photograph at half opacity.
+HEATMAP_CMAP = "jet"
+HEATMAP_ALPHA = 0.5
 
 # CIE XYZ of the sRGB primaries (D65) and the D65 white point.
 _RGB_TO_XYZ = np.array(
@@ -165,13 +170,15 @@ def overlay_importance(
     return composite(image, importance_rgba(as_map(importance, size), axis, colormap), opacity)
 
 
-def heatmap_rgb(values: MapLike, cmap: str = "turbo") -> np.ndarray:
+def heatmap_rgb(values: MapLike, cmap: str = HEATMAP_CMAP) -> np.ndarray:
     """uint8 RGB (..., 3): ``values`` in [0, 1] through the matplotlib colormap ``cmap``."""
     colours = matplotlib.colormaps[cmap](_unit_array(values))[..., :3]
     return _to_uint8(colours)
 
 
-def overlay_heatmap(image: ImageLike, values: MapLike, alpha: float = 0.5, cmap: str = "turbo") -> np.ndarray:
+def overlay_heatmap(
+    image: ImageLike, values: MapLike, alpha: float = HEATMAP_ALPHA, cmap: str = HEATMAP_CMAP
+) -> np.ndarray:
     """uint8 RGB (H, W, 3): a plain 1-D heatmap blended over ``image`` at constant opacity ``alpha``."""
     base = to_rgb_array(image)
     heat = heatmap_rgb(as_map(values, base.shape[:2]), cmap)

@@ -4,8 +4,10 @@
 - :func:`explanation_figure`: image | 2-D overlay + legend | N | S | combined overlays (1-D heatmaps
   with a colour bar), titled with the class and its probability.
 - :func:`comparison_figure`: the paper's Figure 1 / A3 grid: one row per image, the image then one
-  panel per method titled with its name and time; SUNY explanations in the 2-D colormap, other
-  methods' maps on its diagonal.
+  panel per method titled with its name and time; SUNY explanations in the 2-D colormap (with its
+  legend), every one-dimensional map (the baselines, N alone, S alone) as the heatmap users of
+  pytorch-grad-cam know (:data:`~suny.visualisation.colormap.HEATMAP_CMAP` at half opacity, with a
+  colour bar).
 
 Every function returns a :class:`matplotlib.figure.Figure`; save it with ``figure.savefig(path)``.
 """
@@ -25,19 +27,16 @@ from suny.errors import SunyError
 from suny.method.explanation import Explanation
 from suny.visualisation.colormap import (
     DEFAULT_COLORMAP,
-    Axis,
+    HEATMAP_ALPHA,
+    HEATMAP_CMAP,
     BivariateColormap,
     ImageLike,
     MapLike,
     draw_legend,
     overlay_bivariate,
     overlay_heatmap,
-    overlay_importance,
     to_rgb_array,
 )
-
-#: Where the 1-D maps of SUNY's own variants go in the 2-D colormap (every other method: diagonal).
-DEFAULT_MAP_AXES: dict[str, Axis] = {"suny-n": "necessity", "suny-s": "sufficiency"}
 
 
 def format_seconds(seconds: float) -> str:
@@ -87,8 +86,8 @@ def explanation_figure(
     explanation: Explanation,
     title: str | None = None,
     opacity: float = 0.85,
-    heat_alpha: float = 0.5,
-    cmap: str = "turbo",
+    heat_alpha: float = HEATMAP_ALPHA,
+    cmap: str = HEATMAP_CMAP,
     colormap: BivariateColormap = DEFAULT_COLORMAP,
 ) -> Figure:
     """image | 2-D overlay | legend | N | S | combined | colour bar, for one SUNY explanation.
@@ -125,10 +124,9 @@ class ComparisonRow:
     """One row of :func:`comparison_figure`: an image and its maps by method name, in column order.
 
     A value that is an :class:`Explanation` is drawn in the 2-D colormap (N on x, S on y); any other
-    value is a 1-D map (H, W) in [0, 1], drawn on the colormap's diagonal (or on an axis, see
-    ``map_axes`` of :func:`comparison_figure`). ``seconds`` gives each method's time (an Explanation's
-    own ``seconds`` is used when absent); ``label`` names the row (default: the class of the first
-    Explanation, if any).
+    value is a 1-D map (H, W) in [0, 1], drawn as a heatmap. ``seconds`` gives each method's time (an
+    Explanation's own ``seconds`` is used when absent); ``label`` names the row (default: the class
+    of the first Explanation, if any).
     """
 
     image: ImageLike
@@ -145,7 +143,7 @@ class ComparisonRow:
         return ""
 
     def panel(
-        self, name: str, map_axes: Mapping[str, Axis], opacity: float, colormap: BivariateColormap
+        self, name: str, opacity: float, colormap: BivariateColormap, cmap: str, heat_alpha: float
     ) -> tuple[np.ndarray, str]:
         """The overlay and title of method ``name`` in this row."""
         value = self.methods[name]
@@ -155,34 +153,37 @@ class ComparisonRow:
             )
             seconds: float | None = self.seconds.get(name, value.seconds)
         else:
-            axis = map_axes.get(name.lower(), "diagonal")
-            picture = overlay_importance(self.image, value, axis, opacity, colormap)
+            picture = overlay_heatmap(self.image, value, heat_alpha, cmap)
             seconds = self.seconds.get(name)
         return picture, name if seconds is None else f"{name}\n{format_seconds(seconds)}"
 
 
 def comparison_figure(
     rows: Sequence[ComparisonRow],
-    map_axes: Mapping[str, Axis] = DEFAULT_MAP_AXES,
     opacity: float = 0.85,
     panel_size: float = 2.0,
     legend: bool = True,
     colormap: BivariateColormap = DEFAULT_COLORMAP,
+    cmap: str = HEATMAP_CMAP,
+    heat_alpha: float = HEATMAP_ALPHA,
 ) -> Figure:
     """One row per image: the image (labelled with the row's class), then one panel per method.
 
     Columns are the methods in order of first appearance over the rows (a row without a method
-    leaves that panel empty). ``map_axes`` places a 1-D map of a method (keyed by lower-case name) on
-    the necessity or sufficiency axis instead of the diagonal. With ``legend``, the legend square
-    sits right of the first row.
+    leaves that panel empty). SUNY explanations are drawn in the 2-D colormap, every other map as a
+    ``cmap`` heatmap at opacity ``heat_alpha``. With ``legend``, the first row ends with the 2-D
+    legend square (where there is an explanation) and the heatmap's colour bar (where there is a
+    1-D map), each only where its kind of panel is.
     """
     if not rows:
         raise SunyError("comparison_figure needs at least one row")
     names = list(dict.fromkeys(name for row in rows for name in row.methods))
-    columns = 1 + len(names) + int(legend)
-    ratios = [1.0] * (1 + len(names)) + [0.55] * int(legend)
+    values = [value for row in rows for value in row.methods.values()]
+    bivariate = legend and any(isinstance(value, Explanation) for value in values)
+    heatmaps = legend and any(not isinstance(value, Explanation) for value in values)
+    ratios = [1.0] * (1 + len(names)) + [0.55] * bivariate + [0.08] * heatmaps
     figure = Figure(figsize=(panel_size * sum(ratios), panel_size * 1.15 * len(rows)), layout="constrained")
-    grid = figure.add_gridspec(len(rows), columns, width_ratios=ratios)
+    grid = figure.add_gridspec(len(rows), len(ratios), width_ratios=ratios)
     for r, row in enumerate(rows):
         image_ax = figure.add_subplot(grid[r, 0])
         _show(image_ax, to_rgb_array(row.image), "image" if r == 0 else "")
@@ -193,16 +194,20 @@ def comparison_figure(
         for c, name in enumerate(names, start=1):
             ax = figure.add_subplot(grid[r, c])
             if name in row.methods:
-                _show(ax, *row.panel(name, map_axes, opacity, colormap))
+                _show(ax, *row.panel(name, opacity, colormap, cmap, heat_alpha))
             else:
                 ax.set_axis_off()
-    if legend:
-        draw_legend(figure.add_subplot(grid[0, -1]), colormap, fontsize=7)
+    column = 1 + len(names)
+    if bivariate:
+        draw_legend(figure.add_subplot(grid[0, column]), colormap, fontsize=7)
+        column += 1
+    if heatmaps:
+        bar = figure.colorbar(ScalarMappable(Normalize(0, 1), cmap), cax=figure.add_subplot(grid[0, column]))
+        bar.ax.tick_params(labelsize=7)
     return figure
 
 
 __all__ = [
-    "DEFAULT_MAP_AXES",
     "ComparisonRow",
     "bivariate_figure",
     "comparison_figure",
