@@ -147,8 +147,8 @@ def test_bad_input_is_a_clear_error(model, inputs):
         cam(input_tensor=inputs, eigen_smooth=True)
     with pytest.raises(TargetError, match=r"class index 5 is out of range.*0\.\.4"):
         cam(input_tensor=inputs[:1], targets=[ClassifierOutputTarget(5)])
-    with pytest.raises(TargetError, match="2 images but 1 targets"):
-        cam(input_tensor=inputs, targets=[1])
+    with pytest.raises(TargetError, match="2 images but 3 targets"):
+        cam(input_tensor=inputs, targets=[1, 2, 3])
     with pytest.raises(TargetError, match="ClassifierOutputTarget"):
         cam(input_tensor=inputs[:1], targets=["cat"])
     with pytest.raises(SunyError, match="shape"):
@@ -161,3 +161,38 @@ def test_bad_input_is_a_clear_error(model, inputs):
         SunyCAM(model=model, target_layers=[model.features[3]], mean=MEAN)
     with pytest.raises(SunyError, match="unknown map"):
         SunyCAM(model=model, target_layers=[model.features[3]], map="both")  # type: ignore[arg-type]
+
+
+def test_one_target_serves_the_whole_batch(model, inputs):
+    """As in pytorch-grad-cam: ``targets=[ClassifierOutputTarget(c)]`` explains class c in every image."""
+    cam = SunyCAM(model=model, target_layers=[model.features[3]], cause="filter")
+    explanations = cam.explanations(inputs, [ClassifierOutputTarget(3)])
+    assert [e.target for e in explanations] == [3, 3]
+    np.testing.assert_array_equal(cam(inputs, [ClassifierOutputTarget(3)]), cam(inputs, [3, 3]))
+
+
+def test_targets_that_do_not_name_a_class_are_refused_not_reinterpreted(model, inputs):
+    """``BinaryClassifierOutputTarget`` and ``ClassifierOutputReST`` have a ``category`` too, but it
+    does not mean "explain this class of a classifier": refused by name. The softmax target names a
+    class (SUNY scores its probability anyway): the same maps as the logit target's."""
+    targets = pytest.importorskip("pytorch_grad_cam.utils.model_targets")
+    cam = SunyCAM(model=model, target_layers=[model.features[3]], cause="filter")
+    for refused in (targets.BinaryClassifierOutputTarget(1), targets.ClassifierOutputReST(1)):
+        with pytest.raises(TargetError, match=type(refused).__name__):
+            cam(inputs[:1], [refused])
+    softmax = cam(inputs[:1], [targets.ClassifierOutputSoftmaxTarget(2)])
+    np.testing.assert_array_equal(softmax, cam(inputs[:1], [ClassifierOutputTarget(2)]))
+
+
+def test_a_constant_map_comes_with_a_warning(inputs):
+    """A network whose output ignores the layer: no cause is necessary or sufficient, the map is
+    constant, and the user is told rather than handed a blank map silently."""
+    network = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    network(inputs)
+    with torch.no_grad():
+        network[3].weight.zero_()
+        network[3].bias.copy_(torch.arange(5.0))
+    cam = SunyCAM(model=network, target_layers=[network[1]], set_size=2, permutations=2)
+    with pytest.warns(UserWarning, match=r"map of image 0 for class 4 is constant"):
+        maps = cam(inputs[:1], [4])
+    assert maps.max() == maps.min()

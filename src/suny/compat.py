@@ -18,6 +18,7 @@ of every module is restored after it.
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal
@@ -159,8 +160,9 @@ class SunyCAM:
 
         Args:
             input_tensor: (B, 3, H, W), what the model takes.
-            targets: one per image: ``ClassifierOutputTarget(c)`` (anything with a ``category``) or
-                a class index; None: each image's predicted class.
+            targets: one per image, or one for all: ``ClassifierOutputTarget(c)``,
+                ``ClassifierOutputSoftmaxTarget(c)`` or a class index; None: each image's predicted
+                class. A constant map (no cause supports the class) comes with a warning.
             aug_smooth: not supported (an error when True).
             eigen_smooth: not supported (an error when True).
 
@@ -180,7 +182,16 @@ class SunyCAM:
         explanations = self.explanations(input_tensor, targets)
         maps = torch.stack([getattr(e, f"{self.map}_map").float() for e in explanations])
         maps = maps.view(-1, len(self.layer_names), *maps.shape[-2:])
-        return maps[:, 0] if maps.shape[1] == 1 else minmax(maps.mean(dim=1))
+        maps = maps[:, 0] if maps.shape[1] == 1 else minmax(maps.mean(dim=1))
+        flat = maps.flatten(start_dim=1)
+        for index in (flat.amax(dim=1) == flat.amin(dim=1)).nonzero()[:, 0].tolist():
+            e = explanations[index * len(self.layer_names)]
+            warnings.warn(
+                f"SunyCAM: the {self.map} map of image {index} for {e.target_name} is constant: no cause "
+                f"at {', '.join(self.layer_names)} has a positive responsibility",
+                stacklevel=3,
+            )
+        return maps
 
     def explanations(self, input_tensor: Tensor, targets: Sequence[Any] | None = None) -> list[Explanation]:
         """SUNY's full explanations behind the maps.
@@ -252,27 +263,18 @@ class SunyCAM:
         return classifier
 
     def _classes(self, targets: Sequence[Any] | None, logits: Tensor) -> list[int]:
-        """One class index per image: the targets' ``category`` or the index itself, checked."""
+        """One class index per image (:func:`target_class`); one target serves the whole batch, as in
+        pytorch-grad-cam."""
         if targets is None:
             return [int(c) for c in logits.argmax(dim=1)]
-        if len(targets) != logits.shape[0]:
-            raise TargetError(f"{logits.shape[0]} images but {len(targets)} targets: give one per image")
-        classes = []
-        for target in targets:
-            value = getattr(target, "category", target)
-            try:
-                c = operator.index(value)
-            except TypeError:
-                raise TargetError(
-                    "SunyCAM explains classes: give each target as ClassifierOutputTarget(c) or a class "
-                    f"index c, got {target!r}"
-                ) from None
-            if not 0 <= c < logits.shape[1]:
-                raise TargetError(
-                    f"class index {c} is out of range: the model has classes 0..{logits.shape[1] - 1}"
-                )
-            classes.append(c)
-        return classes
+        count, classes = int(logits.shape[0]), int(logits.shape[1])
+        if len(targets) == 1:
+            targets = list(targets) * count
+        if len(targets) != count:
+            raise TargetError(
+                f"{count} images but {len(targets)} targets: give one per image, or one for all"
+            )
+        return [target_class(target, classes) for target in targets]
 
     # ----------------------------------------------------------------- the `with` habit
     def __enter__(self) -> SunyCAM:
@@ -287,9 +289,47 @@ class SunyCAM:
         """Nothing to release: SUNY leaves no hook on the model between calls."""
 
 
+#: pytorch-grad-cam's targets that name a class of a classifier's output: SUNY explains that class
+#: (by its probability, whichever score the target would take).
+CLASS_TARGETS = ("ClassifierOutputTarget", "ClassifierOutputSoftmaxTarget")
+
+
+def target_class(target: Any, classes: int) -> int:
+    """The class index a target names: a class index itself, or one of :data:`CLASS_TARGETS`; any
+    other target (``BinaryClassifierOutputTarget``, ``ClassifierOutputReST``, a custom callable) is a
+    clear error rather than its ``category`` read as a class.
+
+    Args:
+        target: the target of one image.
+        classes: the model's number of classes.
+
+    Returns:
+        The class index.
+
+    Raises:
+        TargetError: the target does not name a class, or the class is out of range.
+    """
+    kind = type(target).__name__
+    if hasattr(target, "category") and kind not in CLASS_TARGETS:
+        raise TargetError(
+            f"SunyCAM explains a class of a classifier: {kind} means something else; give "
+            f"ClassifierOutputTarget(c), ClassifierOutputSoftmaxTarget(c) or a class index"
+        )
+    try:
+        c = operator.index(getattr(target, "category", target))
+    except TypeError:
+        raise TargetError(
+            f"SunyCAM explains classes: give each target as ClassifierOutputTarget(c) or a class index c, "
+            f"got {target!r}"
+        ) from None
+    if not 0 <= c < classes:
+        raise TargetError(f"class index {c} is out of range: the model has classes 0..{classes - 1}")
+    return c
+
+
 def _channels(values: Sequence[float], like: Tensor) -> Tensor:
     """Per-channel constants (1, 3, 1, 1) with ``like``'s dtype and device."""
     return torch.tensor(values, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
 
 
-__all__ = ["MAP_NAMES", "SunyCAM", "layer_name"]
+__all__ = ["CLASS_TARGETS", "MAP_NAMES", "SunyCAM", "layer_name", "target_class"]
