@@ -185,3 +185,36 @@ def test_in_place_operations_after_the_convolution_do_not_leak_into_the_replay()
     keep = random_keep(4)
     assert_close_relative(replay.logits(keep), pruned_forward(model, "conv", keep, image))
     assert replay.logits(keep).tolist() == replay.logits(keep).tolist()
+
+
+@pytest.mark.parametrize(
+    ("network_class", "layer"),
+    [(ConvHeadNet, "conv"), (GatedNet, "conv"), (BatchNormNet, "layer"), (DataDependentNet, "conv")],
+)
+def test_a_dropped_network_is_freed_with_its_traced_graph(network_class, layer):
+    """The replay's caches (the traced graph, its splits and heads; a tracing error) live as long as
+    the network, not for ever: after SUNY-filter explains with a network and the network is dropped,
+    nothing keeps it (a server, notebook or sweep that loads many models kept every one before)."""
+    import gc
+    import warnings
+    import weakref
+
+    from suny import Suny
+    from suny.interventions import filter as filter_module
+
+    def explain_once() -> list[weakref.ref]:
+        classes = ("a", "b", "c")[: 2 if network_class is BatchNormNet else 3]
+        model = toy_classifier(network_class(), 8, mean=0.5, std=0.25, classes=classes, layer=layer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SlowPathWarning)
+            for target in (0, 1):
+                Suny(model, layer, cause="filter", set_size=2, permutations=2).explain(
+                    torch.rand(3, 8, 8), target
+                )
+        traced = filter_module._TRACES.get(model.network)
+        return [weakref.ref(model.network), *([] if isinstance(traced, Exception) else [weakref.ref(traced)])]
+
+    kept = explain_once()
+    gc.collect()
+    gc.collect()  # the first collection drops the weakly keyed entries, the second what they held
+    assert [reference() for reference in kept] == [None] * len(kept)

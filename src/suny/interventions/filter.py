@@ -20,6 +20,7 @@ against a forward pass of a model pruned that way.
 
 from __future__ import annotations
 
+import copy
 import warnings
 import weakref
 from typing import Any, Literal
@@ -199,22 +200,27 @@ class FilterReplay:
         return logits
 
 
-_HEADS: weakref.WeakKeyDictionary[fx.GraphModule, dict[tuple[str, ...], fx.GraphModule]] = (
-    weakref.WeakKeyDictionary()
-)
+def _cache(root: fx.GraphModule, name: str) -> dict[Any, Any]:
+    """A cache kept on the traced graph itself (an attribute, not a global table keyed by it: its
+    values refer back to the graph through their nodes, which would keep a weakly keyed entry, the
+    graph and the network's weights alive for ever)."""
+    caches: dict[str, dict[Any, Any]] = root.__dict__.setdefault("_suny_caches", {})
+    return caches.setdefault(name, {})
 
 
 def _head(root: fx.GraphModule, wanted: tuple[fx.Node, ...]) -> fx.GraphModule:
     """The head module recording ``wanted`` (cached per graph and set of nodes)."""
-    heads = _HEADS.setdefault(root, {})
+    heads = _cache(root, "heads")
     key = tuple(node.name for node in wanted)
     if key not in heads:
         heads[key] = head_module(root, wanted)
-    return heads[key]
+    head: fx.GraphModule = heads[key]
+    return head
 
 
+#: Network -> its traced graph, or the tracing error (without its traceback, whose frames would hold
+#: the network): the graph shares the network's modules but holds no reference to the network.
 _TRACES: weakref.WeakKeyDictionary[nn.Module, fx.GraphModule | Exception] = weakref.WeakKeyDictionary()
-_SPLITS: weakref.WeakKeyDictionary[fx.GraphModule, dict[str, GraphSplit]] = weakref.WeakKeyDictionary()
 
 
 def _traced(network: nn.Module) -> fx.GraphModule:
@@ -224,15 +230,18 @@ def _traced(network: nn.Module) -> fx.GraphModule:
         try:
             _TRACES[network] = trace(network)
         except TRACING_ERRORS as err:
+            err.__traceback__, err.__context__, err.__cause__ = None, None, None
             _TRACES[network] = err
     traced = _TRACES[network]
     if isinstance(traced, Exception):
-        raise traced
+        raise copy.copy(traced)  # a copy: raising the kept one would give it this call's frames
     return traced
 
 
 def _split(root: fx.GraphModule, node: fx.Node) -> GraphSplit:
-    splits = _SPLITS.setdefault(root, {})
+    """``root`` split at ``node`` (cached per graph and node)."""
+    splits = _cache(root, "splits")
     if node.name not in splits:
         splits[node.name] = split_at(root, node)
-    return splits[node.name]
+    split: GraphSplit = splits[node.name]
+    return split
