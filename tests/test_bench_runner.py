@@ -5,6 +5,7 @@ memory stays flat over hundreds of images."""
 from __future__ import annotations
 
 import gc
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -281,9 +282,10 @@ def test_another_layer_gives_rows_of_their_own_and_methods_without_one_are_share
     assert default != other
 
 
-def test_rows_filed_under_a_setting_the_map_ignores_are_moved_not_recomputed(tmp_path, monkeypatch, capsys):
+def test_rows_filed_under_a_setting_the_map_ignores_are_moved_not_recomputed(tmp_path, monkeypatch, caplog):
     """A store from a release whose suny-n and suny-s configurations still held the combination:
     their rows move to the configurations of this release, and nothing is computed again."""
+    caplog.set_level(logging.INFO, logger="suny")
     samples = labelled(write_images(tmp_path / "images", 2))
     variants = ["suny", "suny-n", "suny-s"]
     with monkeypatch.context() as old_release:
@@ -302,7 +304,8 @@ def test_rows_filed_under_a_setting_the_map_ignores_are_moved_not_recomputed(tmp
     assert set(new_configs) == {"suny-n", "suny-s"}  # suny's configuration did not change
     assert curves == {("suny", old_configs["suny"])} | set(new_configs.items())
     assert after == sorted_rows([(*r[:7], new_configs.get(r[4], r[7]), *r[8:]) for r in before])
-    assert capsys.readouterr().err.count("moved to") == 2
+    moves = [record for record in caplog.records if "moved to" in record.getMessage()]
+    assert len(moves) == 2 and {record.name for record in moves} == {"suny.benchmark.configuration"}
 
 
 def test_only_settings_a_configuration_lacks_make_stored_results_the_same():

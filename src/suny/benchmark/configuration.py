@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,8 @@ from suny.metrics.deletion_insertion import DEFAULT_STEP
 from suny.metrics.sanity import merge_groups, randomisation_groups
 from suny.models.wrapper import ImageClassifier
 from suny.saliency import SaliencyMethod
+
+logger = logging.getLogger(__name__)
 
 #: The version of what the code computes for given settings: bumped when a change of the code
 #: changes stored values (2: pruning removes the BatchNorm channel, the attack's true map, the
@@ -167,9 +169,13 @@ def register(
     store.add_config(config, entry.label, method, settings)
     for old in same_results(store.settings(), config, settings):
         if moved := store.move_rows(old, config):
-            print(
-                f"suny bench: {moved} stored results of {method} on {entry.label} (configuration {old}) "
-                f"moved to {config}: they differ only in settings that do not decide this map",
-                file=sys.stderr,
+            logger.info(
+                "%d stored results of %s on %s (configuration %s) moved to %s: they differ only in "
+                "settings that do not decide this map",
+                moved,
+                method,
+                entry.label,
+                old,
+                config,
             )
     return config

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import signal
 import sys
 import threading
@@ -57,12 +58,26 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def show_library_messages(command: str) -> None:
+    """The library logs what a user of a command should read (rows a store moved, ...) under the
+    ``suny`` logger at INFO; a command prints those lines to stderr as ``suny COMMAND: ...`` unless
+    the program that called it configured logging itself."""
+    library = logging.getLogger("suny")
+    if library.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"suny {command}: %(message)s"))
+    library.addHandler(handler)
+    library.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
+    show_library_messages(args.command)
     try:
         with sigterm_as_interrupt():
             return int(args.run(args) or 0)
