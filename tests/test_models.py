@@ -190,3 +190,18 @@ def test_lite_activations_are_explainable_and_numbers_unchanged(lite0, cat_image
     assert maps.shape[1:] == (672, 14, 14) and after.shape[1:] == (672, 7, 7)
     assert maps.min() >= 0 and maps.max() <= 6
     assert lite0.filter_layer("_blocks.11._expand_activation") == "_blocks.11._expand_conv"
+
+
+def test_a_loaded_lite_model_pickles_whole(lite0, tmp_path):
+    """``torch.save(model)`` of the wrapper or the network (after use: layers listed, an
+    explanation run) and ``torch.load`` give the same model (its classes are module-level)."""
+    from suny import Suny
+
+    Suny(lite0, cause="filter", set_size=2, permutations=2).explain(torch.rand(3, 64, 64), 1)
+    for whole in (lite0, lite0.network):
+        torch.save(whole, tmp_path / "whole.pt")
+        loaded = torch.load(tmp_path / "whole.pt", weights_only=False)
+        x = torch.rand(1, 3, 64, 64)
+        with torch.no_grad():
+            assert torch.equal(loaded(x), whole(x))
+    assert loaded.__class__.__module__ == "suny.models.lite"

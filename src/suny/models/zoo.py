@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torchvision.transforms import InterpolationMode
@@ -33,6 +32,7 @@ from suny.models.classes import class_names_for, imagenet_class_names, imagenet_
 from suny.models.generic import wrap_model
 from suny.models.hub import missing_weights, torch_hub_file
 from suny.models.huggingface import hf_network
+from suny.models.lite import EfficientNetLite
 from suny.models.timm_source import timm_network
 from suny.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier, Preprocessing
 
@@ -164,62 +164,6 @@ def _zoo_network(
     raise ModelError(f"unknown model {name!r}; {choices}; or " + "; ".join(SOURCE_HELP.values()))
 
 
-def _lite_network_class() -> Any:
-    """efficientnet-lite-pytorch's network with an activation module for each call of its ReLU6.
-
-    One for the stem, one for the head, and in each block one after the expansion and one after the
-    depthwise convolution (``_blocks.N._expand_activation``, ``_blocks.N._depthwise_activation``).
-
-    The original calls one shared ``_swish`` (a ReLU6) at each of those places, so none of their
-    outputs could be hooked (and so explained) on its own: a block's expansion activation is its
-    last post-activation map before the depthwise convolution's stride. Same weights, same numbers.
-    """
-    from efficientnet_lite_pytorch import EfficientNet
-    from efficientnet_lite_pytorch.model import MBConvBlock
-    from efficientnet_lite_pytorch.utils import drop_connect
-
-    class LiteBlock(MBConvBlock):  # type: ignore[misc]
-        """An ``MBConvBlock`` (Lite: no squeeze-and-excitation) with its own activation modules."""
-
-        def forward(self, inputs: torch.Tensor, drop_connect_rate: float | None = None) -> torch.Tensor:
-            x = inputs
-            if self._block_args.expand_ratio != 1:
-                x = self._expand_activation(self._bn0(self._expand_conv(inputs)))
-            x = self._depthwise_activation(self._bn1(self._depthwise_conv(x)))
-            if self.has_se:
-                squeezed = self._se_expand(self._swish(self._se_reduce(F.adaptive_avg_pool2d(x, 1))))
-                x = torch.sigmoid(squeezed) * x
-            x = self._bn2(self._project_conv(x))
-            args = self._block_args
-            if self.id_skip and args.stride == 1 and args.input_filters == args.output_filters:
-                if drop_connect_rate:
-                    x = drop_connect(x, p=drop_connect_rate, training=self.training)
-                x = x + inputs
-            result: torch.Tensor = x
-            return result
-
-    class EfficientNetLite(EfficientNet):  # type: ignore[misc]
-        def __init__(self, blocks_args: Any, global_params: Any) -> None:
-            super().__init__(blocks_args, global_params)
-            self._stem_activation = nn.ReLU6()
-            self._head_activation = nn.ReLU6()
-            for block in self._blocks:
-                block.__class__ = LiteBlock
-                if block._block_args.expand_ratio != 1:
-                    block._expand_activation = nn.ReLU6()
-                block._depthwise_activation = nn.ReLU6()
-
-        def extract_features(self, inputs: torch.Tensor) -> torch.Tensor:
-            x = self._stem_activation(self._bn0(self._conv_stem(inputs)))
-            for index, block in enumerate(self._blocks):
-                rate = self._global_params.drop_connect_rate
-                x = block(x, drop_connect_rate=rate * index / len(self._blocks) if rate else rate)
-            features: torch.Tensor = self._head_activation(self._bn1(self._conv_head(x)))
-            return features
-
-    return EfficientNetLite
-
-
 def _efficientnet_lite(
     name: str, weights: str, checkpoint: dict[str, torch.Tensor] | None
 ) -> tuple[nn.Module, Preprocessing, str]:
@@ -227,7 +171,7 @@ def _efficientnet_lite(
 
     crop, package, file_class = LITE_MODELS[name]
     num_classes = checkpoint_classes(checkpoint, "_fc.weight") if checkpoint else 1000
-    network = _lite_network_class().from_name(name, num_classes=num_classes)
+    network = EfficientNetLite.from_name(name, num_classes=num_classes)
     if weights == "default":
         path = getattr(importlib.import_module(package), file_class).get_model_file_path()
         checkpoint = read_checkpoint(Path(path))
