@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Sequence
 
 #: Lists of names up to this long are given whole in an error; longer ones by their nearest matches.
-WHOLE_LIST = 12
+WHOLE_LIST = 20
 
 
 class SunyError(Exception):
