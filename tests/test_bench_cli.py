@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from suny.cli.main import main
-from suny.evaluation import SCORES
+from suny.evaluation import metric_scores
 
 IMAGES = ["ILSVRC2012_val_00000537", "ILSVRC2012_val_00000557", "ILSVRC2012_val_00002049"]  # sorted
 #: MobileNet-V3-small with random weights (seeded: the same in every process), Grad-CAM, 3 points per
@@ -28,7 +28,7 @@ ARGS = [
 ]
 METRICS = ["--metrics", "deletion,insertion,attack,pointing"]
 #: Results per class of a complete cell: one per score of each metric.
-SCORES_PER_CLASS = sum(len(SCORES[m]) for m in METRICS[1].split(","))
+SCORES_PER_CLASS = sum(len(metric_scores(m)) for m in METRICS[1].split(","))
 KEY = "dataset, image_id, class, model, method, metric, seed, config"
 
 

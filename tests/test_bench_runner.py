@@ -21,7 +21,7 @@ from suny.benchmark.store import ResultStore
 from suny.data import Sample
 from suny.engine.hardware import describe_device
 from suny.errors import SunyError
-from suny.evaluation import SCORES, Evaluation, ScoringSettings, score_maps
+from suny.evaluation import Evaluation, ScoringSettings, metric_scores, score_maps
 from suny.method.registered import SunyFeatureMethod
 from suny.method.suny import DEFAULT_SET_SIZE
 from suny.registry import create_method
@@ -107,7 +107,7 @@ def test_grid_stores_every_result_and_a_rerun_computes_nothing(tmp_path):
     assert (totals.images, totals.computed, totals.skipped, totals.failed) == (4, 16, 0, 0)
     rows = table(store_path)
     targets = sum(len(s.classes) for s in samples)  # 6
-    per_target = ["deletion_auc", "insertion_auc", *SCORES["attack"], "pointing"]
+    per_target = ["deletion_auc", "insertion_auc", *metric_scores("attack"), "pointing"]
     assert len(rows) == targets * len(methods) * len(per_target)
     assert {r[5] for r in rows} == set(per_target)
     values = {(r[1], r[2], r[4], r[5]): r[8] for r in rows}
@@ -209,7 +209,7 @@ def test_two_shards_unite_to_the_one_process_run(tmp_path):
 def test_unlabelled_images_explain_the_predicted_class(tmp_path):
     paths = write_images(tmp_path / "images", 3)
     samples = [Sample(p.stem, p) for p in paths]
-    with pytest.raises(SunyError, match="pointing game needs boxes"):
+    with pytest.raises(SunyError, match="the pointing metric needs boxes"):
         run(tmp_path / "r.sqlite", samples, ["gradcam"])
     run(tmp_path / "r.sqlite", samples, ["gradcam"], metrics=("attack",))
     entry = toy_entry()
@@ -345,9 +345,29 @@ def test_memory_stays_flat_over_many_images(tmp_path):
         ).run()  # warm-up
         tensors, before = live_tensors(), resident_mib()
         totals = GridRunner(store, "many", samples, [entry], ["gradcam"], options, progress=False).run()
-        per_image = sum(len(SCORES[m]) for m in options.metrics)
+        per_image = sum(len(metric_scores(m)) for m in options.metrics)
         assert totals.computed == 60 and store.query("SELECT COUNT(*) FROM results")[0][0] == 80 * per_image
     after = resident_mib()
     print(f"resident memory over 60 images: {before:.1f} -> {after:.1f} MiB")
     assert live_tensors() <= tensors  # (fewer: an earlier test's tensors freed meanwhile)
     assert after - before < 4
+
+
+def test_a_registered_metric_runs_through_the_grid_and_the_store(tmp_path, monkeypatch):
+    """One metric registry: a metric added in one place (its name, scores and scorer) is known to
+    GridOptions, scored per map by the runner, stored, and marks its cells done."""
+    from suny.evaluation import METRIC_REGISTRY, ImageMetric, MetricScores
+
+    def map_mass(context, maps: torch.Tensor, classes: torch.Tensor) -> MetricScores:
+        return MetricScores({"map_mass": maps.flatten(start_dim=1).mean(dim=1)})
+
+    monkeypatch.setitem(METRIC_REGISTRY, "mass", ImageMetric("mass", ("map_mass",), map_mass))
+    samples = labelled(write_images(tmp_path / "images", 2))
+    first = run(tmp_path / "r.sqlite", samples, ["gradcam"], metrics=("mass",))
+    again = run(tmp_path / "r.sqlite", samples, ["gradcam"], metrics=("mass",))
+    assert (first.computed, again.computed) == (2, 0)
+    values = [row[8] for row in table(tmp_path / "r.sqlite") if row[5] == "map_mass"]
+    assert len(values) == 3 and all(0 < value < 1 for value in values)  # 3 classes over 2 images
+    monkeypatch.delitem(METRIC_REGISTRY, "mass")
+    with pytest.raises(SunyError, match="unknown metrics"):
+        GridOptions(metrics=("mass",))

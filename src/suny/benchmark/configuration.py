@@ -15,7 +15,7 @@ from typing import Any
 from suny.benchmark.store import ResultStore
 from suny.engine import Precision
 from suny.errors import SunyError
-from suny.evaluation.scoring import METRICS
+from suny.evaluation.scoring import metric_names
 from suny.metrics.attack import NOISE_VARIANCE, THRESHOLD
 from suny.metrics.deletion_insertion import DEFAULT_STEP
 from suny.metrics.sanity import merge_groups, randomisation_groups
@@ -56,9 +56,9 @@ class GridOptions:
     layer: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.metrics) - set(METRICS))
+        unknown = sorted(set(self.metrics) - set(metric_names()))
         if unknown or not self.metrics:
-            raise SunyError(f"unknown metrics {unknown or '(none)'}; choose from {', '.join(METRICS)}")
+            raise SunyError(f"unknown metrics {unknown or '(none)'}; choose from {', '.join(metric_names())}")
 
     def metrics_for(self, index: int) -> tuple[str, ...]:
         """The metrics of the image at dataset position ``index``."""

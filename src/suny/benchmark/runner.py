@@ -41,10 +41,11 @@ from suny.engine import compiled_passes
 from suny.engine.hardware import describe_device
 from suny.errors import SunyError
 from suny.evaluation.scoring import (
-    SCORES,
+    METRIC_REGISTRY,
     ImageScores,
     MetricScores,
     ScoringSettings,
+    metric_scores,
     predicted_class,
     preprocessed_image,
     score_image,
@@ -144,8 +145,9 @@ class GridRunner:
         shard: Shard = Shard(),
         progress: bool | None = None,
     ) -> None:
-        if "pointing" in options.metrics and not any(sample.boxes for sample in samples):
-            raise SunyError(f"the pointing game needs boxes, and {dataset} has none")
+        boxed = [m for m in options.metrics if METRIC_REGISTRY[m].needs_boxes]
+        if boxed and not any(sample.boxes for sample in samples):
+            raise SunyError(f"the {', '.join(boxed)} metric needs boxes, and {dataset} has none")
         self.store, self.dataset, self.samples = store, dataset, samples
         self.models, self.options, self.shard, self.progress = models, options, shard, progress
         self.methods = list(dict.fromkeys(methods))
@@ -269,7 +271,9 @@ class GridRunner:
         targets: Sequence[int],
     ) -> list[str]:
         """The metrics of ``method`` whose marker score is missing for some class."""
-        return [m for m in metrics if any((method, config, SCORES[m][0], c) not in stored for c in targets)]
+        return [
+            m for m in metrics if any((method, config, metric_scores(m)[0], c) not in stored for c in targets)
+        ]
 
     def _store(
         self, entry: ModelEntry, scores: ImageScores, todo: dict[str, list[str]], example: bool, run: int
@@ -294,8 +298,8 @@ class GridRunner:
 
 def metric_rows(metric: str, scores: MetricScores, targets: Sequence[int]) -> list[Score]:
     """The store's rows of one metric: one per class and score (NaN stored as null); the marker
-    score (:data:`~suny.evaluation.scoring.SCORES`) carries the seconds and the curves."""
-    marker = SCORES[metric][0]
+    score (:func:`~suny.evaluation.scoring.metric_scores`) carries the seconds and the curves."""
+    marker = metric_scores(metric)[0]
     rows = []
     for i, target in enumerate(targets):
         for name, values in scores.values.items():

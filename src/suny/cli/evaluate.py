@@ -29,7 +29,7 @@ from suny.cli.common import (
 from suny.data import load_dataset
 from suny.data.images import load_image
 from suny.errors import SunyError
-from suny.evaluation import METRICS, Evaluation, ScoringSettings
+from suny.evaluation import METRIC_REGISTRY, Evaluation, ScoringSettings, metric_names
 from suny.metrics.deletion_insertion import plot_curves
 
 DEFAULT_METRICS = ("deletion", "insertion", "attack", "pointing")
@@ -37,10 +37,11 @@ DEFAULT_METRICS = ("deletion", "insertion", "attack", "pointing")
 
 def metric_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in METRICS]
+    unknown = [name for name in names if name not in METRIC_REGISTRY]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(METRICS)}"
+            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {','.join(metric_names())}"
         )
     return list(dict.fromkeys(names))
 
@@ -64,7 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--metrics",
         type=metric_list,
         default=None,
-        help=f"comma-separated, from {','.join(METRICS)} (default: deletion,insertion,attack, "
+        help=f"comma-separated, from {','.join(metric_names())} (default: deletion,insertion,attack, "
         "and pointing when the data has boxes; sanity re-explains each image once per step)",
     )
     parser.add_argument(
@@ -82,9 +83,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     samples = load_dataset(args.data)[: args.limit]
     has_boxes = any(sample.boxes for sample in samples)
-    metrics = args.metrics or [m for m in DEFAULT_METRICS if m != "pointing" or has_boxes]
-    if "pointing" in metrics and not has_boxes:
-        raise SunyError(f"--metrics pointing needs boxes, and {args.data} has none")
+    metrics = args.metrics or [m for m in DEFAULT_METRICS if has_boxes or not METRIC_REGISTRY[m].needs_boxes]
+    boxed = [m for m in metrics if METRIC_REGISTRY[m].needs_boxes]
+    if boxed and not has_boxes:
+        raise SunyError(f"--metrics {','.join(boxed)} needs boxes, and {args.data} has none")
     model = model_from_args(args)
     seed_everything(args.seed)
     settings = ScoringSettings(

@@ -4,28 +4,36 @@ evaluate``, ``suny bench`` and the tuning benchmark) and one method over a set o
 
 from suny.evaluation.evaluation import Evaluation
 from suny.evaluation.scoring import (
-    METRICS,
-    SCORES,
+    METRIC_REGISTRY,
+    ImageMetric,
     ImageScores,
     MapScores,
     MetricScores,
     ScoringSettings,
+    map_metric_names,
+    metric_names,
+    metric_scores,
     predicted_class,
     preprocessed_image,
+    register_metric,
     score_image,
     score_maps,
 )
 
 __all__ = [
-    "METRICS",
-    "SCORES",
+    "METRIC_REGISTRY",
     "Evaluation",
+    "ImageMetric",
     "ImageScores",
     "MapScores",
     "MetricScores",
     "ScoringSettings",
+    "map_metric_names",
+    "metric_names",
+    "metric_scores",
     "predicted_class",
     "preprocessed_image",
+    "register_metric",
     "score_image",
     "score_maps",
 ]

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from suny.data.sample import Sample
 from suny.errors import SunyError
-from suny.evaluation.scoring import METRICS, ImageScores, ScoringSettings, score_image
+from suny.evaluation.scoring import ImageScores, ScoringSettings, map_metric_names, metric_names, score_image
 from suny.metrics.aggregate import mean_by_group
 from suny.metrics.attack import attack_score
 from suny.metrics.deletion_insertion import curve_fractions
@@ -28,7 +28,7 @@ class Evaluation:
     Args:
         model: the classifier to explain.
         method: a registry name.
-        metrics: from :data:`~suny.evaluation.scoring.METRICS`.
+        metrics: from :func:`~suny.evaluation.scoring.metric_names`.
         settings: how the metrics run.
         method_options: the method's own options.
     """
@@ -37,13 +37,14 @@ class Evaluation:
         self,
         model: ImageClassifier,
         method: str,
-        metrics: Sequence[str] = METRICS[:4],
+        metrics: Sequence[str] | None = None,
         settings: ScoringSettings | None = None,
         method_options: Mapping[str, Any] | None = None,
     ) -> None:
-        unknown = sorted(set(metrics) - set(METRICS))
+        metrics = map_metric_names() if metrics is None else metrics
+        unknown = sorted(set(metrics) - set(metric_names()))
         if unknown:
-            raise SunyError(f"unknown metrics {unknown}; known: {', '.join(METRICS)}")
+            raise SunyError(f"unknown metrics {unknown}; known: {', '.join(metric_names())}")
         settings = settings or ScoringSettings()
         self.model, self.method_name, self.metrics, self.settings = model, method, tuple(metrics), settings
         self.method = create_method(method, model, **{"seed": settings.seed, **(method_options or {})})

@@ -42,16 +42,6 @@ from suny.metrics.sanity import SanityResult, cascading_randomisation
 from suny.models.wrapper import ImageClassifier
 from suny.saliency import SaliencyMethod, SaliencyResult
 
-METRICS = ("deletion", "insertion", "attack", "pointing", "sanity")
-#: The per-class scores of each metric; the first marks the metric as done in a results store.
-SCORES: dict[str, tuple[str, ...]] = {
-    "deletion": ("deletion_auc",),
-    "insertion": ("insertion_auc",),
-    "attack": ("attack_flip", "attack_size", "attack_flip_literal", "attack_size_literal"),
-    "pointing": ("pointing",),
-    "sanity": ("sanity_spearman", "sanity_ssim"),
-}
-
 
 @dataclass(frozen=True)
 class ScoringSettings:
@@ -145,7 +135,7 @@ def score_maps(
         image: the preprocessed image (3, H, W) in [0, 1].
         targets: the C classes, one per row of every map.
         maps: the maps by name.
-        metrics: the metrics to compute per map name (every metric but ``sanity``).
+        metrics: the metrics to compute per map name (those of :func:`map_metric_names`).
         settings: how the metrics run.
         predicted: the model's class for ``image``, when known (the attack's reference).
 
@@ -153,22 +143,24 @@ def score_maps(
         The scores of each map named in ``metrics``.
     """
     settings = settings or ScoringSettings()
-    unknown = {m for todo in metrics.values() for m in todo} - set(METRICS[:4])
+    scored = map_metric_names()
+    unknown = {m for todo in metrics.values() for m in todo} - set(scored)
     if unknown:
         raise SunyError(
-            f"no per-image score for {', '.join(sorted(unknown))}; choose from {', '.join(METRICS[:4])}"
+            f"no per-image score for {', '.join(sorted(unknown))}; choose from {', '.join(scored)}"
         )
     classes = torch.as_tensor(list(targets), device=model.device)
     predicted = predicted_class(model, image) if predicted is None else predicted
+    context = MapContext(model, sample, image, settings, predicted)
     results = {name: MapScores(maps[name]) for name in metrics}
-    for metric in METRICS[:4]:
+    for metric in scored:
         names = [name for name, todo in metrics.items() if metric in todo]
-        if not names:
+        scorer = METRIC_REGISTRY[metric].scorer
+        if not names or scorer is None:
             continue
         clock = time.perf_counter()
         stacked = torch.cat([maps[name] for name in names]).to(model.device)
-        repeated = classes.repeat(len(names))
-        per_map = _score_metric(metric, model, sample, image, stacked, repeated, settings, predicted)
+        per_map = scorer(context, stacked, classes.repeat(len(names)))
         seconds = _elapsed(clock, model) / (len(names) * len(classes))
         for index, name in enumerate(names):
             rows = slice(index * len(classes), (index + 1) * len(classes))
@@ -228,31 +220,73 @@ def score_image(
 
 
 # ------------------------------------------------------------------------------------------ parts
-def _score_metric(
-    metric: str,
-    model: ImageClassifier,
-    sample: Sample,
-    image: Tensor,
-    maps: Tensor,
-    classes: Tensor,
-    settings: ScoringSettings,
-    predicted: int,
-) -> MetricScores:
-    """One metric for ``maps`` (B, H, W) of ``image``, row b explaining class ``classes[b]``."""
-    images = image.expand(len(maps), -1, -1, -1)
-    batch, precision = settings.batch_size, settings.precision
-    if metric in ("deletion", "insertion"):
-        make = deletion_curve if metric == "deletion" else insertion_curve
-        curve = make(model, images, maps, classes, settings.step, batch_size=batch, precision=precision)
+@dataclass(frozen=True)
+class MapContext:
+    """What a metric needs of the image whose maps it scores."""
+
+    model: ImageClassifier
+    sample: Sample
+    image: Tensor
+    settings: ScoringSettings
+    predicted: int
+
+
+#: A metric's scorer: (context, maps (B, H, W) of the image, the class each row explains (B,)) ->
+#: per-class values and curves.
+MapScorer = Callable[[MapContext, Tensor, Tensor], "MetricScores"]
+
+
+@dataclass(frozen=True)
+class ImageMetric:
+    """A metric of the evaluation, by name: its per-class ``scores`` (the first marks the metric as
+    done in a results store), whether it ``needs_boxes``, and its ``scorer`` of a map (None for a
+    metric that explains by itself, as the sanity check's cascade does)."""
+
+    name: str
+    scores: tuple[str, ...]
+    scorer: MapScorer | None = None
+    needs_boxes: bool = False
+
+
+def _curve_metric(metric: str) -> MapScorer:
+    """Deletion or insertion: the AUC and the curve of each map."""
+    make = deletion_curve if metric == "deletion" else insertion_curve
+
+    def score(context: MapContext, maps: Tensor, classes: Tensor) -> MetricScores:
+        settings = context.settings
+        images = context.image.expand(len(maps), -1, -1, -1)
+        curve = make(
+            context.model,
+            images,
+            maps,
+            classes,
+            settings.step,
+            batch_size=settings.batch_size,
+            precision=settings.precision,
+        )
         return MetricScores({f"{metric}_auc": curve.auc}, {metric: curve.scores})
-    if metric == "attack":
-        noise = attack_noise([sample.image_id], tuple(image.shape), settings.seed).expand_as(images)
-        original = torch.full((len(maps),), predicted, device=model.device)
-        values: dict[str, Tensor] = {}
-        for suffix, threshold in (("", settings.attack_threshold), ("_literal", 0.0)):
-            attack = saliency_attack(model, images, maps, noise, batch, threshold, precision, original)
-            values |= {f"attack_flip{suffix}": attack.flips.float(), f"attack_size{suffix}": attack.sizes}
-        return MetricScores(values)
+
+    return score
+
+
+def _attack(context: MapContext, maps: Tensor, classes: Tensor) -> MetricScores:
+    """The saliency attack through the true map (tau of the settings) and the whole map (tau = 0)."""
+    model, settings, image = context.model, context.settings, context.image
+    images = image.expand(len(maps), -1, -1, -1)
+    noise = attack_noise([context.sample.image_id], tuple(image.shape), settings.seed).expand_as(images)
+    original = torch.full((len(maps),), context.predicted, device=model.device)
+    values: dict[str, Tensor] = {}
+    for suffix, threshold in (("", settings.attack_threshold), ("_literal", 0.0)):
+        attack = saliency_attack(
+            model, images, maps, noise, settings.batch_size, threshold, settings.precision, original
+        )
+        values |= {f"attack_flip{suffix}": attack.flips.float(), f"attack_size{suffix}": attack.sizes}
+    return MetricScores(values)
+
+
+def _pointing(context: MapContext, maps: Tensor, classes: Tensor) -> MetricScores:
+    """The energy inside each class's boxes (NaN for a class without boxes)."""
+    sample, model = context.sample, context.model
     masks = class_masks(sample, original_size(sample.path), model.preprocessing)
     proportions = [
         pointing_proportion(maps[i : i + 1], masks[c][None].to(maps.device))[0]
@@ -261,6 +295,52 @@ def _score_metric(
         for i, c in enumerate(classes.tolist())
     ]
     return MetricScores({"pointing": torch.stack(proportions)})
+
+
+#: Every metric by name, in the order they run (:func:`register_metric` adds one).
+METRIC_REGISTRY: dict[str, ImageMetric] = {
+    metric.name: metric
+    for metric in (
+        ImageMetric("deletion", ("deletion_auc",), _curve_metric("deletion")),
+        ImageMetric("insertion", ("insertion_auc",), _curve_metric("insertion")),
+        ImageMetric(
+            "attack", ("attack_flip", "attack_size", "attack_flip_literal", "attack_size_literal"), _attack
+        ),
+        ImageMetric("pointing", ("pointing",), _pointing, needs_boxes=True),
+        ImageMetric("sanity", ("sanity_spearman", "sanity_ssim")),
+    )
+}
+
+
+def register_metric(metric: ImageMetric) -> ImageMetric:
+    """Make ``metric`` known to :func:`score_maps`, ``suny evaluate``, ``suny bench`` and the
+    report (which picks its scores up from the store).
+
+    Args:
+        metric: the metric; its name must be new.
+
+    Returns:
+        The same metric.
+    """
+    if metric.name in METRIC_REGISTRY:
+        raise SunyError(f"the metric name {metric.name!r} is taken")
+    METRIC_REGISTRY[metric.name] = metric
+    return metric
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every registered metric's name."""
+    return tuple(METRIC_REGISTRY)
+
+
+def map_metric_names() -> tuple[str, ...]:
+    """The metrics that score a map (every one but those that explain by themselves)."""
+    return tuple(name for name, metric in METRIC_REGISTRY.items() if metric.scorer is not None)
+
+
+def metric_scores(metric: str) -> tuple[str, ...]:
+    """The per-class scores of ``metric`` (the first marks it as done in a results store)."""
+    return METRIC_REGISTRY[metric].scores
 
 
 def _sanity(
