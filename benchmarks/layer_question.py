@@ -46,7 +46,7 @@ import numpy as np
 
 from suny.report.aggregate import keep_common_images, open_results, per_image_scores
 from suny.report.paired import bootstrap_ratio_difference, decided, difference_cell
-from suny.report.rows import Cell, RowKey, superseded_rows
+from suny.report.rows import Cell, superseded_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "docs" / "results" / "results.sqlite"
@@ -132,16 +132,12 @@ def load_rows(stores: Sequence[Path]) -> list[Row]:
     }
     selected = {key: scores for key, scores in selected.items() if "overall" in scores}
     keep_common_images(selected)
-    rows: list[Row] = []
-    for key, scores in sorted(selected.items(), key=lambda item: _order(item[0])):
-        layer = settings[key.config]["layer"] if key.method in LAYER_METHODS else None
-        rows.append(Row(key.method, layer, scores))
-    return rows
-
-
-def _order(key: RowKey) -> tuple[int, str]:
-    methods = (*LAYER_METHODS, *REFERENCES)
-    return methods.index(key.method), key.config
+    rows = [
+        Row(key.method, settings[key.config]["layer"] if key.method in LAYER_METHODS else None, scores)
+        for key, scores in selected.items()
+    ]
+    methods, layers = (*LAYER_METHODS, *REFERENCES), (None, *LAYERS.values())
+    return sorted(rows, key=lambda row: (methods.index(row.method), layers.index(row.layer)))
 
 
 @dataclass

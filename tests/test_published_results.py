@@ -141,7 +141,12 @@ def test_every_difference_the_readmes_quote_is_in_a_generated_table():
     """A stale number left in the prose after the tables were regenerated fails here."""
     generated = {
         match.groups()
-        for path in (RESULTS / "tables.md", TUNING / "README.md")
+        for path in (
+            RESULTS / "tables.md",
+            TUNING / "README.md",
+            RESULTS / "layers" / "README.md",
+            RESULTS / "screening" / "README.md",
+        )
         for match in DIFFERENCE.finditer(path.read_text(encoding="utf-8"))
     }
     for path in (RESULTS / "README.md", ROOT / "README.md"):
@@ -159,3 +164,26 @@ def test_suny_defaults_are_the_tunings_winner(tune):
     winner = tune.summarise(rows)[2]
     cause, size, combination = re.fullmatch(r"suny-(feature|filter) size=(\d+) (\w+)", winner).groups()
     assert (DEFAULT_SET_SIZE[cause], DEFAULT_COMBINATION) == (int(size), combination)
+
+
+def test_the_layer_table_follows_from_the_committed_stores(layer_question, tmp_path):
+    rows = layer_question.load_rows([RESULTS / "results.sqlite", RESULTS / "layers" / "results.sqlite"])
+    assert layer_question.write(rows, tmp_path) == (RESULTS / "layers" / "README.md").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_the_screening_summary_follows_from_its_rows(tmp_path):
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        screening = importlib.import_module("screening_agreement")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rows = screening.read_rows(RESULTS / "screening" / "images.csv")
+    device = (RESULTS / "screening" / "device.txt").read_text()
+    text = screening.write_readme(tmp_path, rows, device)
+    expected = (RESULTS / "screening" / "README.md").read_text(encoding="utf-8")
+    assert text.split("\n", 3)[3] == expected.split("\n", 3)[3]  # the first lines name the host
