@@ -47,18 +47,11 @@ JITTER = 1e-6
 
 @dataclass
 class ScreenedSet:
-    """The ``size`` causes with the highest effect, the exact effects computed (NaN where not) and
-    the screen's rounds and last ``beta``."""
+    """The ``size`` causes with the highest effect (best first) and the exact effects computed (NaN
+    where none)."""
 
     members: Tensor
     effects: Tensor
-    rounds: int
-    beta: float
-
-    @property
-    def evaluated(self) -> int:
-        """How many causes were evaluated exactly."""
-        return int((~self.effects.isnan()).sum())
 
 
 def descriptions(maps: Tensor, signal: Tensor) -> Tensor:
@@ -135,7 +128,7 @@ def screen_top(
         seed: of the random half of the first evaluations.
 
     Returns:
-        The set (best first), every exact effect (NaN where none), the rounds and ``beta``.
+        The set (best first) and every exact effect (NaN where none).
     """
     count = len(features)
     effects = (
@@ -155,7 +148,6 @@ def screen_top(
     chosen = torch.cat([largest, shuffled[~torch.isin(shuffled, largest)][: initial // 2]])
     measure(chosen)
     surrogate = Surrogate(features)
-    beta, rounds = confidence, 0
     while True:
         observed = (~effects.isnan()).nonzero()[:, 0]
         others = effects.isnan().nonzero()[:, 0]
@@ -170,7 +162,6 @@ def screen_top(
         if len(values) >= size and bool((bounds <= threshold).all()):
             break
         measure(others[torch.topk(bounds, min(batch, len(others))).indices])
-        rounds += 1
     observed = (~effects.isnan()).nonzero()[:, 0]
     order = torch.argsort(effects[observed], descending=True, stable=True)
-    return ScreenedSet(observed[order[:size]], effects, rounds, beta)
+    return ScreenedSet(observed[order[:size]], effects)

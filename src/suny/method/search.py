@@ -141,17 +141,18 @@ class ScreenedSearch(SetSearch):
     def _screen(self, target: int, size: int, p: float, mode: Mode) -> Tensor:
         """The effects (K,) of ``mode`` that the screen measured (NaN elsewhere)."""
 
-        def evaluate(arms: Tensor) -> Tensor:
-            players = self.arms[arms]
-            rows = self.causes.probabilities(torch.eye(len(players), dtype=torch.bool), players, mode)
-            return singleton_effects(p, rows[:, target], rows[:, target])[0 if mode == "remove" else 1]
+        def effects(players: Tensor) -> Tensor:
+            """The singleton effects of ``mode`` of ``players`` alone."""
+            alone = torch.eye(len(players), dtype=torch.bool)
+            rows = self.causes.probabilities(alone, players, mode)[:, target]
+            return singleton_effects(p, rows, rows)[0 if mode == "remove" else 1]
 
         known = torch.full((len(self.features),), torch.nan, dtype=torch.float64)
-        if self.constant.any():
-            anyone = self.constant.nonzero()[:1, 0]
-            row = self.causes.probabilities(torch.ones(1, 1, dtype=torch.bool), anyone, mode)[:, target]
-            known[-1] = singleton_effects(p, row, row)[0 if mode == "remove" else 1][0]
-        screened = screen_top(self.features, evaluate, size, known=known, seed=self.seed)
+        if self.constant.any():  # one of them stands for all: their interventions are the same
+            known[-1] = effects(self.constant.nonzero()[:1, 0])[0]
+        screened = screen_top(
+            self.features, lambda arms: effects(self.arms[arms]), size, known, seed=self.seed
+        )
         return screened.effects[self.arm_of]
 
 
