@@ -78,7 +78,11 @@ def sorted_rows(rows: list[tuple]) -> list[tuple]:
     return sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))
 
 
-def run(store_path: Path, samples, methods, shard: Shard | None = None, **options) -> object:
+def run(
+    store_path: Path, samples, methods, shard: Shard | None = None, file_same: bool = False, **options
+) -> object:
+    """The grid on the toy model; ``file_same``: first the explicit step that files the rows of
+    configurations with the same results under this release's."""
     options = {
         "step": STEP,
         "batch_size": 32,
@@ -96,6 +100,8 @@ def run(store_path: Path, samples, methods, shard: Shard | None = None, **option
             shard or Shard(),
             progress=False,
         )
+        if file_same:
+            runner.file_same_results()
         return runner.run(command=["test"])
 
 
@@ -282,30 +288,70 @@ def test_another_layer_gives_rows_of_their_own_and_methods_without_one_are_share
     assert default != other
 
 
+def old_release_store(path: Path, samples, methods, monkeypatch) -> dict[str, str]:
+    """A store written by a release whose suny-n and suny-s configurations still held the
+    combination (a setting that does not decide their maps); returns its configuration per method."""
+    with monkeypatch.context() as old_release:
+        old_release.setattr(SunyFeatureMethod, "ignored_settings", {})
+        run(path, samples, methods, metrics=("deletion",))
+    return configs_by_method(path)
+
+
+def configs_by_method(path: Path) -> dict[str, str]:
+    with ResultStore(path) as store:
+        return {method: config for config, method in store.query("SELECT config, method FROM configs")}
+
+
 def test_rows_filed_under_a_setting_the_map_ignores_are_moved_not_recomputed(tmp_path, monkeypatch, caplog):
-    """A store from a release whose suny-n and suny-s configurations still held the combination:
-    their rows move to the configurations of this release, and nothing is computed again."""
+    """The explicit step moves the old release's rows to the configurations of this release (logged),
+    and nothing is computed again."""
     caplog.set_level(logging.INFO, logger="suny")
     samples = labelled(write_images(tmp_path / "images", 2))
     variants = ["suny", "suny-n", "suny-s"]
-    with monkeypatch.context() as old_release:
-        old_release.setattr(SunyFeatureMethod, "ignored_settings", {})
-        run(tmp_path / "r.sqlite", samples, variants, metrics=("deletion",))
+    old_configs = old_release_store(tmp_path / "r.sqlite", samples, variants, monkeypatch)
     before = table(tmp_path / "r.sqlite")
-    with ResultStore(tmp_path / "r.sqlite") as store:
-        old_configs = {method: config for config, _, method, _ in store.query("SELECT * FROM configs")}
-    again = run(tmp_path / "r.sqlite", samples, variants, metrics=("deletion",))
+    again = run(tmp_path / "r.sqlite", samples, variants, file_same=True, metrics=("deletion",))
     assert again.computed == 0
     after = table(tmp_path / "r.sqlite")
     with ResultStore(tmp_path / "r.sqlite") as store:
-        configs = {(method, config) for config, _, method, _ in store.query("SELECT * FROM configs")}
+        configs = {(method, config) for config, method in store.query("SELECT config, method FROM configs")}
         curves = {(method, config) for method, config in store.query("SELECT method, config FROM curves")}
     new_configs = {method: config for method, config in configs if config != old_configs[method]}
     assert set(new_configs) == {"suny-n", "suny-s"}  # suny's configuration did not change
-    assert curves == {("suny", old_configs["suny"])} | set(new_configs.items())
+    assert configs == {("suny", old_configs["suny"])} | set(new_configs.items())  # the old ones are gone
+    assert curves == configs
     assert after == sorted_rows([(*r[:7], new_configs.get(r[4], r[7]), *r[8:]) for r in before])
     moves = [record for record in caplog.records if "moved to" in record.getMessage()]
     assert len(moves) == 2 and {record.name for record in moves} == {"suny.benchmark.configuration"}
+
+
+def test_building_a_grid_moves_nothing_and_the_step_leaves_no_row_under_the_old_key(tmp_path, monkeypatch):
+    """Building a GridRunner writes only its configurations; when both keys hold a row (this release
+    ran image 0 before the step), the step keeps the new one and drops the old key entirely."""
+    samples = labelled(write_images(tmp_path / "images", 2))
+    variants = ["suny", "suny-n"]
+    store_path = tmp_path / "r.sqlite"
+    old_configs = old_release_store(store_path, samples, variants, monkeypatch)
+    first = run(store_path, samples[:1], variants, metrics=("deletion",))
+    assert first.computed == 1  # suny-n on image 0 under its new key: nothing was moved
+    new_config = configs_by_method(store_path)["suny-n"]
+    with ResultStore(store_path) as store:
+        count = "SELECT count(*) FROM results WHERE config = ?"
+        assert store.query(count, (old_configs["suny-n"],))[0][0] == 3  # both images (1 has 2 classes)
+        assert store.query(count, (new_config,))[0][0] == 1  # image 0 twice: one per key
+    again = run(store_path, samples, variants, file_same=True, metrics=("deletion",))
+    assert again.computed == 0
+    with ResultStore(store_path) as store:
+        for table_name in ("results", "curves", "explanations", "configs"):
+            rows = store.query(
+                f"SELECT count(*) FROM {table_name} WHERE config = ?", (old_configs["suny-n"],)
+            )
+            assert rows[0][0] == 0, table_name
+        assert sorted(store.query("SELECT image_id, class FROM results WHERE method = 'suny-n'")) == [
+            ("img0000", 0),
+            ("img0001", 1),
+            ("img0001", 6),
+        ]
 
 
 def test_only_settings_a_configuration_lacks_make_stored_results_the_same():

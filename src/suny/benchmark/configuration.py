@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,16 @@ def model_facts(model: ImageClassifier, sanity_steps: int | None) -> dict[str, A
     }
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A configuration of the grid, and the stored ones whose rows are its results."""
+
+    config: str
+    model: str
+    method: str
+    same: tuple[str, ...] = ()
+
+
 def register(
     store: ResultStore,
     entry: ModelEntry,
@@ -161,21 +171,32 @@ def register(
     options: GridOptions,
     facts: Mapping[str, Any],
     built: SaliencyMethod,
-) -> str:
+) -> Registration:
     """Record the configuration of the map ``method`` of ``built`` on ``entry`` (``facts``:
-    :func:`model_facts`) and file under it the results the store holds under configurations with
-    :func:`same_results`; returns its hash."""
+    :func:`model_facts`); returns its hash and the stored configurations with :func:`same_results`
+    (their rows are moved under it only by :func:`file_same_results`, an explicit step)."""
     config, settings = configuration(entry, method, options, facts, built.settings_of(method), built.layer)
     store.add_config(config, entry.label, method, settings)
-    for old in same_results(store.settings(), config, settings):
-        if moved := store.move_rows(old, config):
+    return Registration(config, entry.label, method, tuple(same_results(store.settings(), config, settings)))
+
+
+def file_same_results(store: ResultStore, registrations: Iterable[Registration]) -> int:
+    """Move the rows of each registration's :func:`same_results` configurations under its own hash
+    (:meth:`~suny.benchmark.store.ResultStore.move_rows`: a row it has already is dropped from the
+    old one), logging each move; returns the number of results moved."""
+    total = 0
+    for registration in registrations:
+        for old in registration.same:
+            moved, dropped = store.move_rows(old, registration.config)
+            total += moved
             logger.info(
-                "%d stored results of %s on %s (configuration %s) moved to %s: they differ only in "
-                "settings that do not decide this map",
+                "%d stored results of %s on %s (configuration %s) moved to %s, %d already there dropped: "
+                "they differ only in settings that do not decide this map",
                 moved,
-                method,
-                entry.label,
+                registration.method,
+                registration.model,
                 old,
-                config,
+                registration.config,
+                dropped,
             )
-    return config
+    return total

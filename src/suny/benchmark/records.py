@@ -4,8 +4,8 @@ back (each value has a name), and how maps and curves are encoded in it."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -21,6 +21,10 @@ class ExplanationKey:
     method: str
     seed: int
     config: str
+
+    def columns(self) -> dict[str, Any]:
+        """The key by the store's column names (the class comes with each row)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 @dataclass

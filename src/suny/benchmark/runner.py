@@ -32,7 +32,14 @@ from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from suny.benchmark.configuration import GridOptions, ModelEntry, model_facts, register
+from suny.benchmark.configuration import (
+    GridOptions,
+    ModelEntry,
+    Registration,
+    file_same_results,
+    model_facts,
+    register,
+)
 from suny.benchmark.records import ExplanationKey, Score, png_bytes
 from suny.benchmark.store import ResultStore
 from suny.data.images import load_image
@@ -153,6 +160,7 @@ class GridRunner:
         self.methods = list(dict.fromkeys(methods))
         self.groups = method_groups(self.methods, options)
         self.configs: dict[tuple[str, str], str] = {}
+        self.registrations: list[Registration] = []
         self.built: dict[tuple[str, str], SaliencyMethod] = {}
         self.settings = ScoringSettings(
             options.step,
@@ -173,7 +181,16 @@ class GridRunner:
                 built = create_method(group[0], entry.model, **method_options)
                 self.built[entry.label, group[0]] = built
                 for method in group:
-                    self.configs[entry.label, method] = register(store, entry, method, options, facts, built)
+                    registration = register(store, entry, method, options, facts, built)
+                    self.registrations.append(registration)
+                    self.configs[entry.label, method] = registration.config
+
+    def file_same_results(self) -> int:
+        """The explicit step that files under this grid's configurations the stored rows of
+        configurations that give the same results (:func:`~suny.benchmark.configuration.same_results`:
+        an older release recorded a setting that does not decide the map), so that :meth:`run` skips
+        them; logged. Returns the number of results moved."""
+        return file_same_results(self.store, self.registrations)
 
     def run(self, command: Sequence[str] = ()) -> RunTotals:
         """Every image of the shard; returns the totals (also written to the ``runs`` table, even when

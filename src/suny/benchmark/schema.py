@@ -4,7 +4,7 @@
   (weights, layer, method options, metric settings, and what the report needs: the number of
   pixels, the sanity check's layer groups);
 - ``runs``: one row per process that ran (host, rank, device, command, start and end, images
-  computed and skipped, resident memory at the start and the end);
+  computed and skipped, resident memory at the start and the end, the suny release);
 - ``results``: one scalar per (dataset, image, class, model, method, metric, seed, config) with
   the seconds it took;
 - ``curves``: the deletion/insertion curves and the sanity check's similarity per step, as
@@ -12,6 +12,9 @@
 - ``explanations``: the seconds each explanation took, and for the first few images of a dataset
   the map itself (8-bit PNG) for the report's gallery; ``images`` holds those images as the model
   saw them.
+
+This is the schema at :data:`~suny.benchmark.migrations.SCHEMA_VERSION`; older stores are brought
+to it by :func:`~suny.benchmark.migrations.migrate`.
 """
 
 SCHEMA = """
@@ -35,6 +38,7 @@ CREATE TABLE IF NOT EXISTS runs (
     skipped INTEGER,
     rss_start_mib REAL,
     rss_end_mib REAL,
+    suny_version TEXT,
     UNIQUE (host, rank, world_size, started)
 );
 CREATE TABLE IF NOT EXISTS results (

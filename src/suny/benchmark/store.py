@@ -23,6 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from suny import __version__
+from suny.benchmark.migrations import (
+    SCHEMA_VERSION,
+    StoreVersionError,
+    check_version,
+    has_tables,
+    schema_version,
+)
 from suny.benchmark.records import (
     ClassResult,
     ExampleMap,
@@ -38,6 +46,19 @@ from suny.benchmark.schema import SCHEMA
 #: The columns of a :class:`RowKey`, and the condition that selects one.
 KEY_COLUMNS = ", ".join(RowKey._fields)
 KEY_MATCH = " AND ".join(f"{column} = ?" for column in RowKey._fields)
+#: The tables whose rows belong to a configuration (``config`` column), and the columns of their keys.
+CONFIG_TABLES = {
+    "results": "dataset, image_id, class, model, method, metric, seed",
+    "curves": "dataset, image_id, class, model, method, curve, seed",
+    "explanations": "dataset, image_id, class, model, method, seed",
+}
+
+
+def insert(db: sqlite3.Connection, table: str, row: dict[str, Any]) -> sqlite3.Cursor:
+    """``INSERT OR IGNORE`` one row given by column name (never by position in the schema)."""
+    columns = ", ".join(row)
+    values = ", ".join(f":{column}" for column in row)
+    return db.execute(f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({values})", row)
 
 
 class ResultStore:
@@ -50,16 +71,32 @@ class ResultStore:
                 raise FileNotFoundError(f"{self.path}: no such results file")
             uri = f"file:{self.path.resolve()}?mode=ro"
             self.connection = sqlite3.connect(uri, uri=True, timeout=timeout)
+            if has_tables(self.connection):
+                self._check_version(writing=False)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: every transaction is explicit (BEGIN IMMEDIATE ... COMMIT) and short.
         self.connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self.connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        existing = has_tables(self.connection)
+        if existing:  # before anything is changed, the journal mode included
+            self._check_version(writing=True)
         if self.connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self.connection.execute("PRAGMA journal_mode = WAL")
         self.connection.execute("PRAGMA synchronous = NORMAL")
-        # executescript would commit an open transaction first, so the script carries its own.
-        self.connection.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+        if not existing:  # a new file; the script is idempotent should another process create it meanwhile
+            # executescript would commit an open transaction first, so the script carries its own.
+            self.connection.executescript(
+                f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+            )
+
+    def _check_version(self, writing: bool) -> None:
+        """:func:`~suny.benchmark.migrations.check_version`, closing the file when it refuses."""
+        try:
+            check_version(self.path, schema_version(self.connection), writing)
+        except StoreVersionError:
+            self.connection.close()
+            raise
 
     def close(self) -> None:
         """Close the file (the store is also a context manager)."""
@@ -100,23 +137,40 @@ class ResultStore:
             settings: everything the hash covers, and what the report needs (JSON).
         """
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
-                (config, model, method, json.dumps(settings, sort_keys=True)),
+            insert(
+                db,
+                "configs",
+                {
+                    "config": config,
+                    "model": model,
+                    "method": method,
+                    "settings": json.dumps(settings, sort_keys=True),
+                },
             )
 
-    def move_rows(self, old: str, new: str) -> int:
+    def move_rows(self, old: str, new: str) -> tuple[int, int]:
         """File the results, curves and explanations of configuration ``old`` under ``new``.
 
-        One that ``new`` has already stays where it is. Returns the number of results moved.
+        What ``new`` has already is dropped from ``old``, and ``old`` with it: the caller moves them
+        because both configurations give the same results.
+
+        Returns:
+            The number of results moved, and of results dropped as ``new``'s already.
         """
+        moved = dropped = 0
         with self.transaction() as db:
-            moved = db.execute(
-                "UPDATE OR IGNORE results SET config = ? WHERE config = ?", (new, old)
-            ).rowcount
-            for table in ("curves", "explanations"):
-                db.execute(f"UPDATE OR IGNORE {table} SET config = ? WHERE config = ?", (new, old))
-        return moved
+            for table, key in CONFIG_TABLES.items():
+                configs = {"new": new, "old": old}
+                count = db.execute(f"UPDATE OR IGNORE {table} SET config = :new WHERE config = :old", configs)
+                left = db.execute(
+                    f"DELETE FROM {table} WHERE config = :old AND ({key}) IN "
+                    f"(SELECT {key} FROM {table} WHERE config = :new)",
+                    configs,
+                )
+                if table == "results":
+                    moved, dropped = count.rowcount, left.rowcount
+            db.execute("DELETE FROM configs WHERE config = :old", {"old": old})
+        return moved, dropped
 
     def start_run(
         self, host: str, rank: int, world_size: int, device: str, command: Sequence[str], rss: float
@@ -124,9 +178,19 @@ class ResultStore:
         """Record a process starting; returns its run id."""
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO runs (host, rank, world_size, device, command, started, rss_start_mib) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (host, rank, world_size, device, json.dumps(list(command)), time.time(), rss),
+                "INSERT INTO runs (host, rank, world_size, device, command, started, rss_start_mib, "
+                "suny_version) VALUES (:host, :rank, :world_size, :device, :command, :started, :rss, "
+                ":suny_version)",
+                {
+                    "host": host,
+                    "rank": rank,
+                    "world_size": world_size,
+                    "device": device,
+                    "command": json.dumps(list(command)),
+                    "started": time.time(),
+                    "rss": rss,
+                    "suny_version": __version__,
+                },
             )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -155,21 +219,14 @@ class ResultStore:
     def add_scores(self, key: ExplanationKey, scores: Iterable[Score], run: int | None) -> None:
         """Store the scores of one cell (and their curves) in one transaction."""
         now = time.time()
-        base = (key.dataset, key.image_id)
         with self.transaction() as db:
             for score in scores:
-                cell = (*base, score.target, key.model, key.method)
-                tail = (key.seed, key.config)
-                db.execute(
-                    "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*cell, score.metric, *tail, score.value, score.seconds, run, now),
-                )
+                cell = key.columns() | {"class": score.target}
+                row = {"metric": score.metric, "value": score.value, "seconds": score.seconds}
+                insert(db, "results", cell | row | {"run": run, "created": now})
                 for name, points in (score.curves or {}).items():
                     blob = np.ascontiguousarray(points, dtype=np.float32).tobytes()
-                    db.execute(
-                        "INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*cell, name, *tail, blob),
-                    )
+                    insert(db, "curves", cell | {"curve": name, "points": blob})
 
     def add_explanation(
         self, key: ExplanationKey, target: int, seconds: float, picture: bytes | None, run: int | None
@@ -184,29 +241,14 @@ class ResultStore:
             run: the run that computed it.
         """
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key.dataset,
-                    key.image_id,
-                    target,
-                    key.model,
-                    key.method,
-                    key.seed,
-                    key.config,
-                    seconds,
-                    picture,
-                    run,
-                    time.time(),
-                ),
-            )
+            row = {"seconds": seconds, "map": picture, "run": run, "created": time.time()}
+            insert(db, "explanations", key.columns() | {"class": target} | row)
 
     def add_image(self, dataset: str, image_id: str, model: str, picture: bytes) -> None:
         """Record an image as the model saw it, for the gallery (PNG bytes)."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO images VALUES (?, ?, ?, ?)", (dataset, image_id, model, picture)
-            )
+            row = {"dataset": dataset, "image_id": image_id, "model": model, "picture": picture}
+            insert(db, "images", row)
 
     # ------------------------------------------------------------------------------ reading
     def stored_metrics(

@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
             shard,
             progress=False if args.no_progress else None,
         )
+        runner.file_same_results()
         totals = runner.run(command=sys.argv)
     print(
         f"rank {shard.rank}/{shard.world_size} on {device}: {totals.images} images of {dataset} "
