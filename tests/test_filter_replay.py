@@ -170,6 +170,38 @@ def test_replay_does_not_corrupt_its_cache_with_in_place_tail_ops():
     assert torch.equal(first, replay.logits(keep))
 
 
+class SizeReadingNet(torch.nn.Module):
+    """Each stage asks its input's size (as a transformer's blocks do); the last one reads the size
+    of the image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        y = self.first(x).reshape(b, 4, h * w).reshape(b, 4, h, w)
+        z = self.second(y.relu())
+        return self.head(z.reshape(b, 4, -1).mean(dim=2) * z.shape[1])
+
+
+def test_the_tail_computes_the_sizes_it_reads_and_leaves_the_head_in_the_head():
+    """The tail after ``second`` reads the image's batch size ``b``: it asks the (expanded) image
+    again, so the replay's batch is right, and ``first`` and its reshapes stay in the head."""
+    torch.manual_seed(0)
+    model = toy_classifier(SizeReadingNet(), 8, classes=("a", "b", "c"), layer="second")
+    image = torch.rand(1, 3, 8, 8)
+    with pytest.warns(SlowPathWarning, match="not a per-channel operation"):  # the product by a size
+        replay = FilterReplay(model, "second", image)
+    assert replay.path == "tail"
+    keep = random_keep(4)
+    assert_close_relative(replay.logits(keep), pruned_forward(model, "second", keep, image))
+    tail = list(replay._tail.graph.nodes)
+    assert [n.target for n in tail if n.op == "call_module"] == ["head"]
+    assert sum(n.target == "reshape" for n in tail) == 1  # the head's two reshapes are not re-run
+
+
 def test_not_a_convolution_lists_the_convolutions():
     model = load_model("resnet18", "none")
     with pytest.raises(LayerError, match=r"prunes one of: conv1, layer1\.0\.conv1"):

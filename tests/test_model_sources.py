@@ -335,9 +335,12 @@ def test_post_activation_means_the_block_returns_an_activations_output():
 
 # ------------------------------------------------------------------------------ layer errors
 def test_token_layer_says_feature_maps_are_needed_and_how_to_reshape():
-    vit = load_model("timm:test_vit", "none", preprocessing=SMALL)
+    """Wrapped without a reshape_transform, a ViT's token layer is refused with the way to give one;
+    loaded by name, timm's transformers see their tokens as maps (tests/test_vit.py)."""
+    network = load_model("timm:test_vit", "none", preprocessing=SMALL).network
+    vit = wrap_model(network, SMALL, layer="patch_embed.proj")
     with pytest.raises(
-        LayerError, match=r"'blocks.0' .* 3-D tensor \(1, \d+, \d+\).*\(B, C, H, W\).*reshape_transform"
+        LayerError, match=r"'blocks.0' .* 3-D tensor \(1, \d+, \d+\).*\(B, C, H, W\).*reshape_transform="
     ):
         vit.layer("blocks.0")
 

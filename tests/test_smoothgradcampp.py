@@ -135,9 +135,8 @@ def test_torch_cam_on_the_same_draws_differs_as_documented() -> None:
     theirs = torch_cam_map(model, "layer3", x, int(target), draws)
 
     _, second, third = ours.gradient_moments(x, target)
-    module = model.layer("layer3")
     clean = model.forward_with_layer(x, "layer3")[1]
-    last_activations, last_gradient = activations_and_gradients(model, module, x + draws[-1], target)
+    last_activations, last_gradient = activations_and_gradients(model, "layer3", x + draws[-1], target)
     alpha = second / (2 * second + (third * clean).sum(dim=(2, 3), keepdim=True) + 1e-8)
     weights = (alpha * last_gradient.relu()).sum(dim=(2, 3))
     expected = minmax((weights[:, :, None, None] * last_activations).sum(dim=1).relu())

@@ -33,6 +33,7 @@ from suny.interventions.feature import Substrate
 from suny.method.explanation import CauseType, Explanation
 from suny.method.suny import DEFAULT_COMBINATION, Combination, Suny
 from suny.models import ImageClassifier, Preprocessing, imagenet_class_names, preserved_mode
+from suny.models.views import ReshapeTransform
 from suny.ops import minmax
 
 MapName = Literal["combined", "necessity", "sufficiency"]
@@ -74,10 +75,22 @@ class SunyCAM:
     to map the input back to [0, 1] and remove pixels to black, as the paper and ``suny explain``
     do. SUNY-filter prunes filters and never touches pixels, so for it the choice does not matter.
 
+    **Vision transformers.** ``reshape_transform`` is pytorch-grad-cam's: a callable from a target
+    layer's output (tokens (B, N, D) for a ViT or DeiT, channels-last maps (B, H, W, C) for a Swin)
+    to feature maps (B, C, h, w), e.g. ``lambda x: x[:, 1:].reshape(len(x), 14, 14, x.shape[2])
+    .permute(0, 3, 1, 2)`` for a ViT-B/16 at 224 (its class token dropped). SUNY-feature masks the
+    input with the upsampled channels of those maps; for SUNY-filter a "filter" is one channel of
+    them, one embedding dimension over the token grid, pruned by zeroing it there and writing the
+    tokens back (a reshape that computes rather than selects entries cannot be written back and is
+    refused for it). :func:`suny.models.views.token_maps` is such a transform for timm's ViT, DeiT
+    and Swin at any input size.
+
     Args:
         model: the user's classifier (a :class:`~suny.models.ImageClassifier` is used as it is,
             and then ``input_tensor`` is in [0, 1], as everywhere in suny).
         target_layers: the modules whose causes are explained (a list, as pytorch-grad-cam's).
+        reshape_transform: a target layer's output to feature maps (B, C, h, w) (see above); None:
+            the outputs are feature maps already.
         cause: "feature" (feature maps; masks the input) or "filter" (prunes filters; fast).
         map: which map a call returns: "combined", "necessity" or "sufficiency".
         set_size: size of SUNY's hypothesised sets (default: suny's per cause type).
@@ -97,6 +110,7 @@ class SunyCAM:
         self,
         model: nn.Module,
         target_layers: Sequence[nn.Module],
+        reshape_transform: ReshapeTransform | None = None,
         *,
         cause: CauseType = "feature",
         map: MapName = "combined",
@@ -143,7 +157,10 @@ class SunyCAM:
             "precision": precision,
             "seed": seed,
         }
-        self._classifier = model if isinstance(model, ImageClassifier) else None
+        self.reshape_transform = reshape_transform
+        self._classifier = None
+        if isinstance(model, ImageClassifier):
+            self._classifier = model if reshape_transform is None else model.with_reshape(reshape_transform)
         self._explainers: list[Suny] = []
         #: The model's logits for the last call's input (as pytorch-grad-cam's ``cam.outputs``).
         self.outputs: Tensor | None = None
@@ -244,7 +261,14 @@ class SunyCAM:
         preprocessing = Preprocessing(side, side, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
         with preserved_mode(self.model):  # the wrapper puts the network in eval mode
             name = type(self.model).__name__
-            classifier = ImageClassifier(self.model, preprocessing, [], self.layer_names[0], name)
+            classifier = ImageClassifier(
+                self.model,
+                preprocessing,
+                [],
+                self.layer_names[0],
+                name,
+                reshape_transform=self.reshape_transform,
+            )
             classifier.to(self.device)
             with torch.no_grad():
                 output = classifier(images[:1])

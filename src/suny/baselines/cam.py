@@ -35,12 +35,11 @@ class CAM(Baseline):
     uses_gradients: ClassVar[bool] = True
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
-        module = self.model.layer(self.layer)
         maps = []
         for chunk in batched(len(images), self.batch_size):
             x, c = images[chunk], targets[chunk]
             if self.uses_gradients:
-                activations, gradients = activations_and_gradients(self.model, module, x, c)
+                activations, gradients = activations_and_gradients(self.model, self.layer, x, c)
             else:
                 activations, gradients = self.model.forward_with_layer(x, self.layer)[1], None
             weights = self.channel_weights(x, c, activations, gradients)
@@ -147,14 +146,13 @@ class SmoothGradCAMPlusPlus(CAM):
     def gradient_moments(self, images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(D1, D2, D3)``, each (B, K, h, w): the mean over the noisy copies of each image of the
         first, second and third power of ``dy_c / dA``."""
-        module = self.model.layer(self.layer)
         moments: list[list[Tensor]] = [[], [], []]
         for image, target in zip(images, targets):
             noisy = image + input_noise(image, self.samples, self.noise, self.generator())
             sums: list[Tensor] = []
             for chunk in batched(self.samples, self.batch_size):
                 x = noisy[chunk]
-                _, gradients = activations_and_gradients(self.model, module, x, target.expand(len(x)))
+                _, gradients = activations_and_gradients(self.model, self.layer, x, target.expand(len(x)))
                 powers = [(gradients**p).sum(dim=0) for p in (1, 2, 3)]
                 sums = powers if not sums else [s + p for s, p in zip(sums, powers)]
             for moment, total in zip(moments, sums):

@@ -86,15 +86,17 @@ def input_noise(image: Tensor, samples: int, noise: float, generator: torch.Gene
 
 
 def activations_and_gradients(
-    model: ImageClassifier, module: nn.Module, images: Tensor, targets: Tensor
+    model: ImageClassifier, layer: str | None, images: Tensor, targets: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """``A`` (B, K, h, w), the output of ``module``, and ``dy_c / dA`` where ``y_c`` is the logit
-    of each image's target class."""
-    logits, activations = _tapped_forward(model, module, images, graph=True)
+    """``A = R(O)`` (B, K, h, w) and ``R(dy_c / dO)``, where ``O`` is the output of ``layer``, ``R``
+    its view as maps (``model.view(layer)``: the identity, or a reshape_transform, applied to the
+    gradient too, as pytorch-grad-cam does) and ``y_c`` the logit of each image's target class."""
+    view = model.view(layer)
+    logits, outputs = _tapped_forward(model, model.layer(layer), images, graph=True)
     with torch.enable_grad():
         score = logits.gather(1, targets[:, None]).sum()
-    (gradients,) = torch.autograd.grad(score, activations, allow_unused=True, materialize_grads=True)
-    return activations.detach(), gradients
+    (gradients,) = torch.autograd.grad(score, outputs, allow_unused=True, materialize_grads=True)
+    return view.maps(outputs.detach()), view.maps(gradients)
 
 
 def mask_scores(

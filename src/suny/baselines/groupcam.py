@@ -58,12 +58,11 @@ class GroupCAM(Baseline):
         self.blur_sigma = blur_sigma
 
     def compute(self, images: Tensor, targets: Tensor) -> SaliencyResult:
-        module = self.model.layer(self.layer)
         size = tuple(images.shape[-2:])
         maps = []
         for chunk in batched(len(images), self.batch_size):
             x, c = images[chunk], targets[chunk]
-            activations, gradients = activations_and_gradients(self.model, module, x, c)
+            activations, gradients = activations_and_gradients(self.model, self.layer, x, c)
             weighted = gradients.mean(dim=(2, 3), keepdim=True) * activations
             parts = weighted.tensor_split(min(self.groups, weighted.shape[1]), dim=1)
             group_maps = torch.stack([part.sum(dim=1) for part in parts], dim=1).relu()

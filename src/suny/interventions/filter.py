@@ -16,6 +16,10 @@ can change. Three ways to compute it, fastest first (:attr:`FilterReplay.path`):
 
 A slower path than the first says why, once per model and convolution. Tests check every path
 against a forward pass of a model pruned that way.
+
+At a layer seen through a reshape_transform (a transformer's tokens, :mod:`suny.models.views`)
+there is no convolution to prune: :class:`ChannelReplay` prunes the channels of the seen maps
+themselves (one embedding dimension over the token grid each) and writes them back into the tokens.
 """
 
 from __future__ import annotations
@@ -198,6 +202,81 @@ class FilterReplay:
                 return full
         logits: Tensor = self._tail(pruned, *self._head.batched(keep.shape[0]))
         return logits
+
+
+class ChannelReplay:
+    """Logits of the model with channels of a layer seen through a reshape_transform pruned, for one
+    image (1, 3, H, W) in [0, 1]: :class:`FilterReplay`'s interface where the causes are the channels
+    of the layer's maps ``R(O)`` (1, K, h, w), ``O`` its output (a transformer's tokens).
+
+    Filter k is channel k of ``R(O)``: one embedding dimension over the token grid. Keep-mask ``z``
+    (B, K) gives the layer the output ``O_z = write(O, z * R(O))`` (:meth:`LayerView.write`: each
+    map entry back where ``R`` took it from; the class token and other entries ``R`` drops stay as
+    they are), and only the network after the layer runs again (its traced tail; an untraceable
+    network runs whole, the layer's output replaced by a forward hook).
+    """
+
+    channel_tail: ChannelTail | None = None
+    layer_outputs: Tensor | None = None
+
+    def __init__(self, model: ImageClassifier, layer: str, image: Tensor) -> None:
+        self.model, self.conv_name, self.view = model, layer, model.view(layer)
+        self.module = model.network.get_submodule(layer)
+        self.image = image.to(model.device)
+        self._tail: fx.GraphModule | None = None
+        try:
+            root = _traced(model.network)
+        except TRACING_ERRORS as err:
+            _say_once(model, layer, "full", f"the network cannot be traced ({type(err).__name__}: {err})")
+            with torch.no_grad(), captured_output(self.module) as outputs:
+                self.clean_logits: Tensor = model(self.image)
+            self.output = outputs[0]
+            self.path: Path = "full"
+        else:
+            node = module_output(root.graph, layer)
+            assert node is not None  # the layer runs once (model.view checked it)
+            split = _split(root, node)
+            wanted = (node, *split.boundary)
+            with torch.no_grad():
+                *recorded, self.clean_logits = _head(root, wanted)(model.normalise(self.image))
+            self.output = recorded[0]
+            self._head = Boundary.of(split, dict(zip(wanted, recorded)))
+            self._tail, self.path = split.tail, "tail"
+        self.view.places(self.output)  # a clear error now if R cannot be written back
+        #: (1, K, h, w): the layer's maps R(O), the values the keep-masks scale.
+        self.outputs = self.conv_outputs = self.view.maps(self.output)
+        self.num_filters = int(self.outputs.shape[1])
+        self.inert = self.outputs[0].flatten(start_dim=1).abs().amax(dim=1).eq(0).cpu()
+
+    @property
+    def replays_tail(self) -> bool:
+        """Whether only the network after the layer is computed (not a full forward pass)."""
+        return self.path != "full"
+
+    @torch.no_grad()
+    def logits(self, keep: Tensor) -> Tensor:
+        """Logits of the pruned model for each row of ``keep`` (B, K)."""
+        if keep.dim() != 2 or keep.shape[1] != self.num_filters:
+            raise ValueError(f"keep must be (B, {self.num_filters}), got {tuple(keep.shape)}")
+        size = keep.shape[0]
+        pruned = keep.to(self.outputs.device, self.outputs.dtype)[:, :, None, None] * self.outputs
+        output = self.view.write(self.output.expand(size, *self.output.shape[1:]), pruned)
+        if self._tail is None:
+            with replaced_output(self.module, output):
+                full: Tensor = self.model(self.image.expand(size, -1, -1, -1))
+                return full
+        logits: Tensor = self._tail(output, *self._head.batched(size))
+        return logits
+
+
+def replay_at(model: ImageClassifier, layer: str, image: Tensor) -> FilterReplay | ChannelReplay:
+    """SUNY-filter's interventions for ``layer``: the channels of its maps where a reshape_transform
+    sees its output (:class:`ChannelReplay`), else the filters of the convolution behind it
+    (:meth:`ImageClassifier.filter_layer`, :class:`FilterReplay`)."""
+    if model.view(layer).transform is not None:
+        return ChannelReplay(model, layer, image)
+    conv = model.filter_layer(layer)
+    return FilterReplay(model, conv, image, layer if layer != conv else None)
 
 
 def _cache(root: fx.GraphModule, name: str) -> dict[Any, Any]:

@@ -3,9 +3,11 @@ that depends on the split node, re-run per intervention).
 
 Tracing keeps every ``nn.Conv2d`` (custom padding subclasses included) as one node. The tail is a
 ``GraphModule`` that takes the split node's value first and then the ``boundary`` values (head
-nodes the tail reads), in order; queries of a tensor's size go to the tail too, so that they report
-the tail's batch. Head values that carry the batch dimension are expanded to the tail's batch size
-(:meth:`Boundary.batched`).
+nodes the tail reads), in order. Sizes the tail reads (``B, N, C = x.shape`` and what is computed
+from them alone) are computed again in the tail from the boundary tensors, so that they report the
+tail's batch; the head keeps its own, so a layer that only reads a size stays in the head (a
+transformer's every block asks its input's shape). Head values that carry the batch dimension are
+expanded to the tail's batch size (:meth:`Boundary.batched`).
 """
 
 from __future__ import annotations
@@ -70,14 +72,26 @@ def split_at(
     )
     tail: set[fx.Node] = set()
     carries: set[fx.Node] = set()
+    sizes: set[fx.Node] = set()  # size queries, and nodes computed from them alone
     for current in graph.nodes:
         inputs = current.all_input_nodes
-        if current is node or is_size_query(current) or any(i in tail for i in inputs):
+        if current is node or any(i in tail for i in inputs):
             tail.add(current)
         if current in batched or any(i in carries for i in inputs):
             carries.add(current)
+        if is_size_query(current) or (inputs and all(i in sizes for i in inputs)):
+            sizes.add(current)
+    # The head's sizes that the tail reads, computed again in the tail (with the sizes they come from).
+    resized: set[fx.Node] = set()
+    stack = [i for n in tail for i in n.all_input_nodes if i in sizes and i not in tail]
+    while stack:
+        current = stack.pop()
+        if current not in resized:
+            resized.add(current)
+            stack.extend(i for i in current.all_input_nodes if i in sizes)
+    runs = tail | resized
     boundary = [
-        n for n in graph.nodes if n not in tail and n.op != "get_attr" and any(u in tail for u in n.users)
+        n for n in graph.nodes if n not in runs and n.op != "get_attr" and any(u in runs for u in n.users)
     ]
     tail_graph = fx.Graph()
     env = {current: tail_graph.placeholder(f"head_{current.name}") for current in [node, *boundary]}
@@ -86,9 +100,9 @@ def split_at(
             continue
         if current.op == "output":
             tail_graph.output(fx.map_arg(current.args[0], env.__getitem__))
-        elif current in tail or (current.op == "get_attr" and any(u in tail for u in current.users)):
+        elif current in runs or (current.op == "get_attr" and any(u in runs for u in current.users)):
             env[current] = tail_graph.node_copy(current, env.__getitem__)
-    sized_only = tuple(all(is_size_query(u) for u in n.users if u in tail) for n in boundary)
+    sized_only = tuple(all(is_size_query(u) for u in n.users if u in runs) for n in boundary)
     return GraphSplit(
         root,
         node,

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from suny.engine import ForwardEngine, Precision
 from suny.interventions.feature import FeatureMasks, Substrate
-from suny.interventions.filter import FilterReplay
+from suny.interventions.filter import replay_at
 from suny.models.wrapper import ImageClassifier
 
 Mode = Literal["remove", "keep"]
@@ -190,7 +190,9 @@ class FilterCauses(Causes[bytes]):
 
     The maps weight the feature maps of ``layer`` itself when it has one channel per filter (the
     convolution, a ReLU after it, a residual block ending in it), else the pruning point's outputs
-    (the convolution's, or its BatchNorm's).
+    (the convolution's, or its BatchNorm's). At a layer seen through a reshape_transform (a
+    transformer's tokens) the causes are the channels of its maps, one embedding dimension over the
+    token grid each (:class:`~suny.interventions.filter.ChannelReplay`).
     """
 
     def __init__(
@@ -202,8 +204,8 @@ class FilterCauses(Causes[bytes]):
         precision: Precision,
         progress: Callable[[int], object] | None = None,
     ) -> None:
-        conv = model.filter_layer(layer)
-        replay = FilterReplay(model, conv, image, layer if layer != conv else None)
+        replay = replay_at(model, layer, image)
+        conv = replay.conv_name
         # Per-channel corrections with a light rest cost little per row: large batches amortise each
         # pass's overhead.
         fast = replay.channel_tail

@@ -17,6 +17,7 @@ from torch import nn
 from suny.models.classes import class_names_for
 from suny.models.outputs import LogitsOutput, OutputAdapter, check_logits, known_adapter
 from suny.models.trace import LayerTrace
+from suny.models.views import ReshapeTransform
 from suny.models.wrapper import ImageClassifier, Preprocessing, preserved_mode
 
 
@@ -29,6 +30,7 @@ def wrap_model(
     output: OutputAdapter | None = None,
     layer: str | None = None,
     device: str | torch.device | None = None,
+    reshape_transform: ReshapeTransform | None = None,
 ) -> ImageClassifier:
     """Wrap a convolutional classifier so that every suny method can explain it.
 
@@ -46,6 +48,8 @@ def wrap_model(
             logits nor a known output object.
         layer: the default explanation layer (default: the last spatial post-activation layer).
         device: where the model lives (default: where ``network`` is).
+        reshape_transform: a layer's output to feature maps (B, C, h, w), as pytorch-grad-cam's
+            (a transformer's tokens; :mod:`suny.models.views`); None: layers return feature maps.
 
     Returns:
         The wrapped classifier, in eval mode.
@@ -68,7 +72,9 @@ def wrap_model(
         network, raw = LogitsOutput(network, adapter), adapter(raw)
     logits = check_logits(name, raw)
     names = class_names_for(logits.shape[1], class_names)
-    model = ImageClassifier(network, preprocessing, names, layer, name=name, trace=trace).to(place)
+    model = ImageClassifier(
+        network, preprocessing, names, layer, name=name, trace=trace, reshape_transform=reshape_transform
+    ).to(place)
     if layer is not None:
         model.layer(layer)
     return model

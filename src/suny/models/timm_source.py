@@ -3,12 +3,17 @@
 Pretrained weights are read from this machine's caches only: the Hugging Face hub cache (where
 timm keeps them) or the torch hub cache, and handed to timm as a local file, so timm never
 downloads. ``weights="none"`` builds random weights; a checkpoint path loads a state dict.
+
+A vision transformer (ViT, DeiT, Swin, ...: blocks with attention) is explained at the last block's
+first normalisation, pytorch-grad-cam's recommended layer (:func:`token_layer`), its tokens seen as
+maps by :func:`~suny.models.views.token_maps`.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,8 @@ from suny.models.checkpoints import checkpoint_classes, load_state
 from suny.models.hub import hub_file, missing_weights, require, torch_hub_file
 from suny.models.wrapper import Preprocessing, channel_triple, interpolation_mode
 
+#: The first normalisation of a transformer block (``blocks.11.norm1``, ``layers.3.blocks.1.norm1``).
+BLOCK_NORM = re.compile(r"(^|\.)blocks\.\d+\.norm1$")
 #: The weight files of a timm repository on the Hugging Face hub, in timm's order of preference.
 HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -70,3 +77,16 @@ def timm_preprocessing(config: dict[str, Any]) -> Preprocessing:
     interpolation = interpolation_mode(config.get("interpolation", "bilinear"))
     mean, std = channel_triple(config["mean"]), channel_triple(config["std"])
     return Preprocessing(resize, crop, mean, std, interpolation)
+
+
+def token_layer(network: nn.Module) -> str | None:
+    """The first normalisation of the network's last attention block (``blocks.11.norm1`` in a ViT or
+    DeiT, ``layers.3.blocks.1.norm1`` in a Swin), as pytorch-grad-cam's docs recommend (a ViT's last
+    block output reaches the head through the class token alone, so its grid carries no gradient);
+    None for a network without attention blocks."""
+    names = [
+        name
+        for name, _ in network.named_modules()
+        if BLOCK_NORM.search(name) and hasattr(network.get_submodule(name.rsplit(".", 1)[0]), "attn")
+    ]
+    return names[-1] if names else None

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from suny.errors import ModelError
 from suny.models.hooks import ForwardHook, forward_hooks
+from suny.models.views import ReshapeTransform, seen_shape
 
 #: Activation modules by type; others (timm's GELU, transformers' GELUActivation, ...) by class name.
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU)
@@ -105,17 +106,23 @@ class LayerTrace:
         """Every module that ran, in order of first finish."""
         return list(self.counts())
 
-    def explainable(self) -> list[str]:
-        """The modules that run once and return feature maps (B, C, H, W), in run order."""
-        return [name for name, count in self._counts.items() if count == 1 and self.problem(name) is None]
+    def explainable(self, transform: ReshapeTransform | None = None) -> list[str]:
+        """The modules that run once and return feature maps (B, C, H, W) (through ``transform``
+        where given), in run order."""
+        return [
+            name
+            for name, count in self._counts.items()
+            if count == 1 and self.problem(name, transform) is None
+        ]
 
     def convolutions(self) -> list[str]:
         """The Conv2d modules that run once, in run order."""
         once = [name for name, count in self._counts.items() if count == 1]
         return [name for name in once if isinstance(self.modules[name], nn.Conv2d)]
 
-    def problem(self, name: str) -> str | None:
-        """Why module ``name`` cannot be explained (None when it can), in words."""
+    def problem(self, name: str, transform: ReshapeTransform | None = None) -> str | None:
+        """Why module ``name`` cannot be explained (None when it can), in words; with a
+        ``transform`` (a reshape_transform), its output is judged as the transform sees it."""
         runs = self._counts.get(name, 0)
         if runs != 1:
             return (
@@ -129,11 +136,17 @@ class LayerTrace:
         needed = "SUNY and the CAMs need feature maps (B, C, H, W)"
         if shape is None:
             return f"returns a {call.returns}, not a tensor: {needed}"
+        if transform is not None:
+            seen = seen_shape(transform, shape)
+            if isinstance(seen, str):
+                return f"returns {shape}, which the reshape_transform cannot take ({seen})"
+            shape, needed = seen, f"{needed} from the reshape_transform"
         if len(shape) == 3:
             return (
                 f"returns a 3-D tensor {shape}, not feature maps: {needed}. For tokens (B, tokens, dim), "
-                "as a ViT's, explain a module that reshapes them to a grid (as pytorch-grad-cam's "
-                "reshape_transform: x[:, -h * w:].reshape(B, h, w, dim).permute(0, 3, 1, 2))"
+                "as a ViT's, give a reshape_transform that makes them a grid, as pytorch-grad-cam's "
+                "(SunyCAM(..., reshape_transform=f), wrap_model(..., reshape_transform=f); f = lambda x: "
+                "x[:, -h * w:].reshape(len(x), h, w, x.shape[2]).permute(0, 3, 1, 2))"
             )
         if len(shape) != 4:
             return (
@@ -142,8 +155,8 @@ class LayerTrace:
             )
         if shape[1] == shape[2] != shape[3]:  # at a square input, channels-first maps are square
             return (
-                f"returns channels-last maps (B, H, W, C) {shape}: {needed}; explain a module that "
-                "permutes them (x.permute(0, 3, 1, 2))"
+                f"returns channels-last maps (B, H, W, C) {shape}: {needed}; give a reshape_transform "
+                "that permutes them (lambda x: x.permute(0, 3, 1, 2)), as a Swin's"
             )
         if shape[2] != shape[3]:
             return (

@@ -25,6 +25,7 @@ from suny.errors import LayerError, ModelError, TargetError, name_choices
 from suny.models.hooks import captured_output
 from suny.models.outputs import logits_error
 from suny.models.trace import LayerTrace
+from suny.models.views import LayerView, ReshapeTransform, changes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,7 +80,9 @@ class ImageClassifier(nn.Module):
 
     ``network`` must return logits (:func:`suny.models.wrap_model` adapts other outputs);
     ``default_layer`` None finds the last spatial post-activation layer; ``trace``: the layers of
-    ``network`` already recorded at the preprocessing size (saves a forward pass).
+    ``network`` already recorded at the preprocessing size (saves a forward pass);
+    ``reshape_transform``: how the methods see a layer's output as feature maps (B, C, h, w), as
+    pytorch-grad-cam's (a transformer's tokens; :mod:`suny.models.views`).
     """
 
     def __init__(
@@ -91,12 +94,16 @@ class ImageClassifier(nn.Module):
         name: str = "model",
         *,
         trace: LayerTrace | None = None,
+        reshape_transform: ReshapeTransform | None = None,
     ) -> None:
         super().__init__()
         self.network = network.eval()
         self.preprocessing = preprocessing
         self.class_names = list(class_names)
         self.name = name
+        #: pytorch-grad-cam's reshape_transform, applied to the output of every explained layer.
+        self.reshape_transform = reshape_transform
+        self._views: dict[str, LayerView] = {}
         self.mean: Tensor
         self.std: Tensor
         place = next((p.device for p in network.parameters()), None)  # the network's device
@@ -125,10 +132,11 @@ class ImageClassifier(nn.Module):
 
     @torch.no_grad()
     def forward_with_layer(self, images: Tensor, layer: str | None = None) -> tuple[Tensor, Tensor]:
-        """(logits, a copy of ``layer``'s output) for ``images`` in one forward pass, no gradients."""
+        """(logits, a copy of ``layer``'s output as maps (B, C, h, w), :meth:`view`) for ``images`` in
+        one forward pass, no gradients."""
         with captured_output(self.layer(layer)) as outputs:
             logits = self(images)
-        return logits, outputs[0]
+        return logits, self.view(layer).maps(outputs[0])
 
     @torch.no_grad()
     def probabilities(self, images: Tensor, batch_size: int = 32) -> Tensor:
@@ -194,10 +202,40 @@ class ImageClassifier(nn.Module):
             self.eval()
             return LayerTrace.record(self.network, lambda: self(image))
 
+    @cached_property
+    def _explainable(self) -> list[str]:
+        return self.trace.explainable(self.reshape_transform)
+
     def layer_names(self) -> list[str]:
-        """Names of the modules that can be explained (run once, return feature maps (B, C, H, W)),
-        in the order they run."""
-        return self.trace.explainable()
+        """Names of the modules that can be explained (run once, return feature maps (B, C, H, W),
+        through the reshape_transform where there is one), in the order they run."""
+        return list(self._explainable)
+
+    def view(self, name: str | None = None) -> LayerView:
+        """How the methods see layer ``name``'s output (default: :attr:`default_layer`): through the
+        reshape_transform where it changes that output, else as it is."""
+        name = name or self.default_layer
+        if name not in self._views:
+            self.layer(name)
+            transform = self.reshape_transform
+            shape = self.trace.first(name).shape
+            if transform is not None and shape is not None and not changes(transform, shape):
+                transform = None
+            self._views[name] = LayerView(name, transform)
+        return self._views[name]
+
+    def with_reshape(self, reshape_transform: ReshapeTransform | None) -> ImageClassifier:
+        """This classifier (the same network, preprocessing, classes and layers) with another
+        ``reshape_transform``."""
+        return ImageClassifier(
+            self.network,
+            self.preprocessing,
+            self.class_names,
+            self.default_layer,
+            self.name,
+            trace=self.trace,
+            reshape_transform=reshape_transform,
+        )
 
     def conv_names(self) -> list[str]:
         """Names of the Conv2d modules, in the order they run (the layers SUNY-filter can prune)."""
@@ -207,7 +245,8 @@ class ImageClassifier(nn.Module):
         """The module called ``name`` (default: :attr:`default_layer`); a clear error if it cannot be
         explained."""
         name = name or self.default_layer
-        if name in self.trace.modules and (problem := self.trace.problem(name)) is not None:
+        problem = self.trace.problem(name, self.reshape_transform) if name in self.trace.modules else None
+        if problem is not None:
             raise LayerError(
                 f"layer {name!r} of {self.name} {problem}. model.layer_names() ('suny layers MODEL') lists "
                 "the layers that can be explained"

