@@ -21,7 +21,7 @@ from suny import Suny, wrap_model
 from suny.cli.main import main
 from suny.errors import LayerError, ModelError
 from suny.models import Preprocessing, load_model
-from suny.models.huggingface import hf_preprocessing
+from suny.models.huggingface import KNOWN_CONFIGS, hf_preprocessing
 from suny.models.outputs import LogitsOutput
 from suny.registry import method_names
 
@@ -234,6 +234,27 @@ def test_hf_model_not_cached_or_folder_missing(tmp_path, empty_caches, hf_folder
     (bare / "config.json").write_bytes((hf_folder / "config.json").read_bytes())
     with pytest.raises(ModelError, match=r"holds no weights .*--weights none"):
         load_model(f"hf:{bare}")
+
+
+def test_a_known_hf_repository_builds_from_its_config_class_without_a_file(empty_caches, tmp_path):
+    """``hf:microsoft/resnet-50 --weights none`` with an empty cache: transformers' ResNetConfig()
+    defaults, which its docstring names as that repository's architecture (ResNet-50's 25,557,032
+    parameters), for ImageNet's classes; a checkpoint sets the number of classes."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    for repo, (kind, _) in KNOWN_CONFIGS.items():
+        assert f"[{repo}](https://huggingface.co/{repo})" in (CONFIG_MAPPING[kind].__doc__ or "")
+    model = load_model("hf:microsoft/resnet-50", "none")
+    assert sum(p.numel() for p in model.parameters()) == 25_557_032
+    assert model.num_classes == 1000 and model.class_name(281) == "tabby"
+    assert model.default_layer == "model.resnet.encoder.stages.3"
+    assert (model.preprocessing.resize, model.preprocessing.crop) == (256, 224)
+    network = model.network.model
+    network.classifier[1] = nn.Linear(2048, 4)
+    torch.save(network.state_dict(), tmp_path / "four.pt")
+    assert load_model("hf:microsoft/resnet-50", tmp_path / "four.pt").num_classes == 4
+    with pytest.raises(ModelError, match=r"hf:acme/unknown is not in .*--weights none .*microsoft/resnet-50"):
+        load_model("hf:acme/unknown", "none")
 
 
 # ---------------------------------------------------------------------------- every method

@@ -3,6 +3,11 @@
 The model, its config and its image processor config are read from this machine's Hugging Face
 cache or from a ``save_pretrained`` folder, with ``local_files_only=True``: nothing is downloaded.
 Class names come from ``config.id2label``, the preprocessing from the image processor config.
+
+With ``weights="none"`` a repository that is not in the cache is still built where its architecture
+is known without a file: the repositories of :data:`KNOWN_CONFIGS`, whose architecture transformers'
+config class documents as its defaults (``ResNetConfig()`` is microsoft/resnet-50's), for
+ImageNet's 1000 classes with their image processor's settings.
 """
 
 from __future__ import annotations
@@ -27,6 +32,16 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 REPO_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+#: The image processor of transformers' ImageNet CNNs: short side 224 / 0.875, centre crop 224, bicubic.
+CNN_PROCESSOR: dict[str, Any] = {"size": {"shortest_edge": 224}, "crop_pct": 0.875, "resample": 3}
+#: Repositories whose architecture is the defaults of a transformers config class (its docstring
+#: names the repository): hub id -> (model type, image processor settings). Built from these with
+#: random weights when the repository is not in the cache.
+KNOWN_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "microsoft/resnet-50": ("resnet", CNN_PROCESSOR),
+    "facebook/convnext-tiny-224": ("convnext", CNN_PROCESSOR),
+    "facebook/regnet-y-040": ("regnet", CNN_PROCESSOR),
+}
 
 
 def hf_network(
@@ -37,13 +52,17 @@ def hf_network(
     name = f"hf:{source}"
     transformers = require("transformers", "hf", name)
     folder = _folder(source, name)
-    if _find(source, folder, ("config.json",)) is None:
+    config_file = _find(source, folder, ("config.json",))
+    if config_file is None and weights != "default" and source in KNOWN_CONFIGS:
+        return _known(transformers, source, checkpoint)
+    if config_file is None:
         if folder:
             raise ModelError(f"{name}: the folder has no config.json (save_pretrained writes one)")
         raise ModelError(
             f"{name} is not in this machine's Hugging Face cache ({hub_cache_dir()}); put it there with "
             f"`hf download {source}` on a machine with internet (and copy the cache here), or pass "
-            "hf:/path/to/folder (a save_pretrained folder)"
+            "hf:/path/to/folder (a save_pretrained folder); with --weights none (or a checkpoint), "
+            f"{', '.join(KNOWN_CONFIGS)} need no file"
         )
     if weights == "default" and _find(source, folder, WEIGHT_FILES) is None:
         if folder is None:
@@ -71,6 +90,20 @@ def hf_network(
     processor = _find(source, folder, ("preprocessor_config.json",))
     settings = json.loads(processor.read_text(encoding="utf-8")) if processor else {}
     return network, hf_preprocessing(settings), _class_names(config)
+
+
+def _known(
+    transformers: Any, source: str, checkpoint: dict[str, torch.Tensor] | None
+) -> tuple[nn.Module, Preprocessing, list[str] | None]:
+    """The repository ``source`` of :data:`KNOWN_CONFIGS` built from its config class's defaults with
+    random weights (or ``checkpoint``'s), for 1000 classes (the checkpoint's number where given)."""
+    kind, processor = KNOWN_CONFIGS[source]
+    classes = 1000 if checkpoint is None else checkpoint_classes(checkpoint)
+    config = transformers.AutoConfig.for_model(kind, num_labels=classes)
+    network: nn.Module = transformers.AutoModelForImageClassification.from_config(config)
+    if checkpoint is not None:
+        load_state(network, checkpoint, f"hf:{source}")
+    return network, hf_preprocessing(processor), None
 
 
 def _folder(source: str, name: str) -> Path | None:
