@@ -21,7 +21,6 @@ Engines made by :meth:`ForwardEngine.for_model` inside :func:`compiled_passes` c
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,7 +38,10 @@ BuildInputs = Callable[[slice], Tensor]
 Forward = Callable[[Tensor], Tensor]
 
 _COMPILE: ContextVar[bool] = ContextVar("compile", default=False)
-_COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, FrozenForward] = weakref.WeakKeyDictionary()
+#: The attribute of a model that holds its :class:`FrozenForward` (on the model, not in a global
+#: table: the compiled model refers to the model, so a table's entry would keep it alive forever,
+#: while a reference cycle of the model's own is freed with it).
+_FROZEN_FORWARD = "_suny_frozen_forward"
 
 
 @contextmanager
@@ -73,6 +75,11 @@ class FrozenForward:
         """Whether the model still has the weights the graph was (or will be) frozen with."""
         return weights_state(self.model) == self.frozen_state
 
+    def __reduce__(self) -> tuple[Callable[[], None], tuple[()]]:
+        """Pickled (``torch.save`` or ``copy.deepcopy`` of the model) as nothing: a copy compiles
+        its own."""
+        return _nothing, ()
+
     def __call__(self, inputs: Tensor) -> Tensor:
         if torch.is_grad_enabled():
             raise RuntimeError("frozen weights serve passes without gradients only")
@@ -86,11 +93,16 @@ class FrozenForward:
         return logits
 
 
+def _nothing() -> None:
+    return None
+
+
 def compiled(model: torch.nn.Module) -> FrozenForward:
-    """The :class:`FrozenForward` of ``model``, made once per model."""
-    if model not in _COMPILED:
-        _COMPILED[model] = FrozenForward(model)
-    return _COMPILED[model]
+    """The :class:`FrozenForward` of ``model``, made once per model and freed with it."""
+    frozen = model.__dict__.get(_FROZEN_FORWARD)
+    if not isinstance(frozen, FrozenForward):
+        frozen = model.__dict__[_FROZEN_FORWARD] = FrozenForward(model)
+    return frozen
 
 
 class ForwardEngine:
