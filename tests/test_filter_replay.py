@@ -4,6 +4,7 @@ BatchNorm channel removed), on every path: per-channel corrections, tail replay,
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -19,7 +20,8 @@ from helpers.models import (
 
 from suny.errors import LayerError
 from suny.interventions.filter import FilterReplay, SlowPathWarning
-from suny.models import ImageClassifier, load_model
+from suny.interventions.graph import trace
+from suny.models import ImageClassifier, Preprocessing, load_model, wrap_model
 
 
 def pruned_forward(
@@ -202,6 +204,57 @@ def test_the_tail_computes_the_sizes_it_reads_and_leaves_the_head_in_the_head():
     assert sum(n.target == "reshape" for n in tail) == 1  # the head's two reshapes are not re-run
 
 
+def tiny_transformers_resnet() -> ImageClassifier:
+    """transformers' ResNet (random weights), two stages of one basic layer each; the second's has a
+    projection shortcut, which runs after the layer's own convolutions."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.ResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=3
+    )
+    network = transformers.ResNetForImageClassification(config)
+    return wrap_model(network, Preprocessing(32, 32, (0.5,) * 3, (0.25,) * 3))
+
+
+def test_transformers_resnet_traces_and_prunes_its_last_main_convolution():
+    """Its embeddings check the input's channels with an ``if`` on a shape, which ``torch.fx`` cannot
+    trace: they become one opaque node and the rest is traced, so SUNY-filter takes the per-channel
+    path (a full forward pass per coalition before, about 100x slower). The default filters are
+    the last convolution of the last stage's own path, not the shortcut that runs after it."""
+    model = tiny_transformers_resnet()
+    stage = "model.resnet.encoder.stages.1.layers.0"
+    assert model.default_layer == "model.resnet.encoder.stages.1"
+    assert model.filter_layer() == f"{stage}.layer.1.convolution"
+    assert model.trace.branches(model.trace.convolutions()) == [f"{stage}.shortcut.convolution"]
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowPathWarning)
+        replay = FilterReplay(model, f"{stage}.layer.1.convolution", image)
+    assert replay.path == "channelwise"
+    keep = random_keep(replay.num_filters)
+    expected = pruned_forward(
+        model, f"{stage}.layer.1.convolution", keep, image, f"{stage}.layer.1.normalization"
+    )
+    assert_close_relative(replay.logits(keep), expected)
+    graph = trace(model.network).graph
+    assert "model.resnet.embedder" in {n.target for n in graph.nodes if n.op == "call_module"}
+
+
+def test_a_network_whose_own_forward_branches_on_a_shape_stays_untraceable():
+    class Checked(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[1] != 3:
+                raise ValueError("three channels")
+            return self.conv(x).mean(dim=(2, 3))
+
+    with pytest.raises(torch.fx.proxy.TraceError):
+        trace(Checked())
+
+
 def test_not_a_convolution_lists_the_convolutions():
     model = load_model("resnet18", "none")
     with pytest.raises(LayerError, match=r"prunes one of: conv1, layer1\.0\.conv1"):
@@ -228,7 +281,6 @@ def test_a_dropped_network_is_freed_with_its_traced_graph(network_class, layer):
     the network, not for ever: after SUNY-filter explains with a network and the network is dropped,
     nothing keeps it (a server, notebook or sweep that loads many models kept every one before)."""
     import gc
-    import warnings
     import weakref
 
     from suny import Suny

@@ -78,7 +78,8 @@ def pruning_node(graph: fx.Graph, conv_name: str, network: nn.Module) -> fx.Node
     that the convolution alone feeds, else the convolution."""
     convs = [n for n in graph.nodes if n.op == "call_module" and n.target == conv_name]
     if len(convs) != 1:
-        raise RuntimeError(f"{conv_name} appears {len(convs)} times in the graph")
+        where = "inside a module that cannot be traced" if not convs else f"{len(convs)} times"
+        raise RuntimeError(f"{conv_name} runs {where}")
     user = single_user(convs[0])
     feeds_norm = (
         user is not None
@@ -118,11 +119,12 @@ class FilterReplay:
         self._fast: ChannelTail | None = None
         try:
             root = _traced(model.network)
+            point = pruning_node(root.graph, conv_name, model.network)
         except TRACING_ERRORS as err:
             _say_once(model, conv_name, "full", f"the network cannot be traced ({type(err).__name__}: {err})")
             self._untraced(layer)
             return
-        split = _split(root, pruning_node(root.graph, conv_name, model.network))
+        split = _split(root, point)
         conv_node = split.node if split.node.target == conv_name else split.node.args[0]
         assert isinstance(conv_node, fx.Node)
         layer_node = module_output(root.graph, layer) if layer else None
@@ -226,6 +228,9 @@ class ChannelReplay:
         self._tail: fx.GraphModule | None = None
         try:
             root = _traced(model.network)
+            node = module_output(root.graph, layer)
+            if node is None:
+                raise RuntimeError(f"{layer} runs inside a module that cannot be traced")
         except TRACING_ERRORS as err:
             _say_once(model, layer, "full", f"the network cannot be traced ({type(err).__name__}: {err})")
             with torch.no_grad(), captured_output(self.module) as outputs:
@@ -233,8 +238,6 @@ class ChannelReplay:
             self.output = outputs[0]
             self.path: Path = "full"
         else:
-            node = module_output(root.graph, layer)
-            assert node is not None  # the layer runs once (model.view checked it)
             split = _split(root, node)
             wanted = (node, *split.boundary)
             with torch.no_grad():

@@ -26,18 +26,49 @@ TRACING_ERRORS = (fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeEr
 
 
 class ConvLeafTracer(fx.Tracer):
-    """Symbolic tracer that keeps every convolution (including subclasses with custom padding) as
-    one ``call_module`` node."""
+    """Symbolic tracer that keeps every convolution (including subclasses with custom padding) and
+    the modules named in ``leaves`` as one ``call_module`` node each. ``failed``: the innermost
+    module whose code could not be traced, after a :class:`torch.fx.proxy.TraceError`."""
+
+    def __init__(self, leaves: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.leaves = leaves
+        self.failed: str | None = None
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return isinstance(module, nn.Conv2d) or super().is_leaf_module(module, qualified_name)
+        return (
+            isinstance(module, nn.Conv2d)
+            or qualified_name in self.leaves
+            or super().is_leaf_module(module, qualified_name)
+        )
+
+    def call_module(
+        self, m: nn.Module, forward: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except fx.proxy.TraceError:
+            self.failed = self.failed or self.path_of_module(m)
+            raise
 
 
 def trace(network: nn.Module) -> fx.GraphModule:
-    """``network`` as a graph module (sharing its parameters, so later weight changes are seen)."""
-    tracer = ConvLeafTracer()
-    graph = tracer.trace(network)
-    return fx.GraphModule(tracer.root, graph)
+    """``network`` as a graph module (sharing its parameters, so later weight changes are seen).
+
+    A submodule whose own code cannot be traced (a check of its input's shape that branches, as
+    transformers' embeddings have) becomes one opaque node, and tracing starts again; the error
+    stands when the network's own forward cannot be traced, or a module fails twice."""
+    leaves: frozenset[str] = frozenset()
+    while True:
+        tracer = ConvLeafTracer(leaves)
+        try:
+            graph = tracer.trace(network)
+        except fx.proxy.TraceError:
+            if tracer.failed is None or tracer.failed in leaves:
+                raise
+            leaves |= {tracer.failed}
+            continue
+        return fx.GraphModule(tracer.root, graph)
 
 
 def is_size_query(node: fx.Node) -> bool:

@@ -57,12 +57,13 @@ def known_adapter(output: Any) -> OutputAdapter | None:
 
 
 class LogitsOutput(nn.Module):
-    """``model`` whose output goes through ``output``: a network that returns logits."""
+    """``model`` whose output goes through ``output``: a network that returns logits. It takes the
+    images alone (one argument, which ``torch.fx`` can trace; ``*args`` it cannot)."""
 
     def __init__(self, model: nn.Module, output: OutputAdapter) -> None:
         super().__init__()
         self.model = model
         self.output = output
 
-    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
-        return self.output(self.model(*args, **kwargs))
+    def forward(self, images: Tensor) -> Tensor:
+        return self.output(self.model(images))

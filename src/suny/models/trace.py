@@ -35,13 +35,15 @@ def is_activation(module: nn.Module) -> bool:
 @dataclass(frozen=True)
 class Call:
     """One finished module call: its output's type, shape and storage (None when not a tensor),
-    and whether it returned its input itself (Identity, Dropout in eval mode)."""
+    whether it returned its input itself (Identity, Dropout in eval mode), and its first input's
+    storage and shape (None when not a tensor)."""
 
     name: str
     returns: str
     shape: tuple[int, ...] | None
     storage: int | None
     passthrough: bool
+    source: tuple[int, tuple[int, ...]] | None = None
 
     @classmethod
     def of(cls, name: str, inputs: tuple[Any, ...], output: Any) -> Call:
@@ -49,7 +51,9 @@ class Call:
         tensor = output if isinstance(output, Tensor) else None
         shape = None if tensor is None else tuple(tensor.shape)
         storage = None if tensor is None else tensor.data_ptr()
-        return cls(name, type(output).__name__, shape, storage, bool(inputs) and output is inputs[0])
+        first = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
+        source = None if first is None else (first.data_ptr(), tuple(first.shape))
+        return cls(name, type(output).__name__, shape, storage, bool(inputs) and output is inputs[0], source)
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,15 @@ class LayerTrace:
         """Record the module calls of ``network`` while ``run()`` runs a forward pass."""
         modules = {name: module for name, module in network.named_modules() if name}
         calls: list[Call] = []
+        read: list[Any] = []  # the convolutions' inputs, kept so that no other tensor reuses their memory
 
         def hook(name: str) -> ForwardHook:
-            return lambda _module, inputs, output: calls.append(Call.of(name, inputs, output))
+            def record(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+                calls.append(Call.of(name, inputs, output))
+                if isinstance(module, nn.Conv2d):
+                    read.append(inputs[:1])
+
+            return record
 
         with forward_hooks((module, hook(name)) for name, module in modules.items()), torch.no_grad():
             run()
@@ -119,6 +129,17 @@ class LayerTrace:
         """The Conv2d modules that run once, in run order."""
         once = [name for name, count in self._counts.items() if count == 1]
         return [name for name in once if isinstance(self.modules[name], nn.Conv2d)]
+
+    def branches(self, convolutions: list[str]) -> list[str]:
+        """Those of ``convolutions`` (in run order) that read what an earlier one of them read: the
+        second and later branches from one tensor, such as a residual block's projection shortcut
+        (which runs after the block's own convolutions in torchvision's and transformers' ResNets)."""
+        sources = [self.first(name).source for name in convolutions]
+        return [
+            name
+            for index, (name, source) in enumerate(zip(convolutions, sources))
+            if source is not None and source in sources[:index]
+        ]
 
     def problem(self, name: str, transform: ReshapeTransform | None = None) -> str | None:
         """Why module ``name`` cannot be explained (None when it can), in words; with a

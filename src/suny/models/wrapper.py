@@ -271,14 +271,16 @@ class ImageClassifier(nn.Module):
 
     def filter_layer(self, name: str | None = None) -> str:
         """The convolution whose filters SUNY-filter prunes for layer ``name``: the layer itself if
-        it is a Conv2d, else the last convolution that runs inside it, else (a layer with no
-        convolution of its own, such as a ReLU) the last one that runs before it."""
+        it is a Conv2d, else the last convolution that runs inside it and is not a second branch from
+        one tensor (a residual block's projection shortcut, :meth:`LayerTrace.branches`), else (a
+        layer with no convolution of its own, such as a ReLU) the last one that runs before it."""
         name = name or self.default_layer
         self.layer(name)
         order, convs = self.trace.order(), self.trace.convolutions()
         inside = [c for c in convs if c == name or c.startswith(name + ".")]
         before = [c for c in convs if order.index(c) < order.index(name)]
-        chosen = inside or before
+        branches = set(self.trace.branches(inside))
+        chosen = [c for c in inside if c not in branches] or inside or before
         if not chosen:
             raise LayerError(
                 f"no convolution runs at or before {name!r}; valid conv layers: {', '.join(convs)}"
