@@ -4,6 +4,7 @@ tiny hand-built classifiers are in :mod:`helpers.models`)."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,17 @@ from types import ModuleType
 
 import pytest
 import torch
+from hypothesis import settings
 
 from suny.models import ImageClassifier, load_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# The fuzzing's profiles (tests/test_fuzzing.py): "ci", the default, bounded to fit the suite; "long",
+# 20 times as many cases, by hand with HYPOTHESIS_PROFILE=long. No deadline: a slow machine is no bug.
+settings.register_profile("ci", max_examples=50, deadline=None, print_blob=True)
+settings.register_profile("long", settings.get_profile("ci"), max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

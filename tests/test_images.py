@@ -96,5 +96,5 @@ def test_original_size_reads_the_header_of_a_huge_jpeg(tmp_path):
     Image.new("RGB", (4000, 3000), (30, 60, 90)).save(path, quality=30)
     assert original_size(path) == (4000, 3000)
     assert load_image(path, min_side=256).size != (4000, 3000)  # decoded smaller: boxes need the header
-    with pytest.raises(ImageError, match="not a readable image"):
+    with pytest.raises(ImageError, match="no such file"):
         original_size(tmp_path / "absent.jpg")

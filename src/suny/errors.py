@@ -9,8 +9,19 @@ from collections.abc import Sequence
 WHOLE_LIST = 20
 
 
+#: The characters that end a line (``str.splitlines``), as a message shows them: escaped.
+LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 class SunyError(Exception):
-    """Base class of every error that suny raises on purpose (the CLI prints these without a traceback)."""
+    """Base class of every error that suny raises on purpose (the CLI prints these without a traceback).
+
+    Its message is one line whatever it quotes (a file name, a class name, another library's error):
+    line breaks show escaped, as ``\\n``.
+    """
+
+    def __str__(self) -> str:
+        return super().__str__().translate(LINE_BREAKS)
 
 
 class ImageError(SunyError):
@@ -27,6 +38,10 @@ class TargetError(SunyError):
 
 class ModelError(SunyError):
     """A model cannot be built, loaded or explained."""
+
+
+class OptionError(SunyError, ValueError):
+    """An option's value is not one it takes (a ValueError as well, as Python's own checks raise)."""
 
 
 def name_choices(name: str, valid: Sequence[str], listing: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -11,7 +13,7 @@ from suny.baselines.common import (
     mask_scores,
 )
 from suny.engine import Precision
-from suny.errors import SunyError
+from suny.errors import OptionError, SunyError
 from suny.models.wrapper import ImageClassifier
 from suny.ops import batched, gaussian_blur, minmax, upsample, weighted_map
 from suny.saliency import SaliencyResult
@@ -53,6 +55,11 @@ class GroupCAM(Baseline):
         super().__init__(model, layer, seed, batch_size, precision)
         if groups < 1:
             raise SunyError(f"groups must be at least 1, got {groups}")
+        if blur_kernel < 1 or blur_kernel % 2 == 0 or not 0 < blur_sigma < math.inf:
+            raise OptionError(
+                f"Group-CAM's blur needs an odd blur_kernel >= 1 and a finite blur_sigma > 0; got "
+                f"blur_kernel={blur_kernel}, blur_sigma={blur_sigma}"
+            )
         self.groups = groups
         self.blur_kernel = blur_kernel
         self.blur_sigma = blur_sigma

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -113,15 +114,24 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
+def read_class_names(path: str | Path) -> list[str]:
+    """The class names of a ``--classes`` file: one per non-empty line, stripped, in UTF-8."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SunyError(f"--classes {path}: cannot read it as UTF-8 text ({err})") from err
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise SunyError(f"--classes {path}: no class names in it (one per line)")
+    return names
+
+
 def model_from_args(args: argparse.Namespace) -> ImageClassifier:
-    class_names = None
-    if getattr(args, "classes", None):
-        with open(args.classes, encoding="utf-8") as handle:
-            class_names = [line.strip() for line in handle if line.strip()]
+    classes = getattr(args, "classes", None)
     return load_model(
         args.model,
         args.weights,
-        class_names=class_names,
+        class_names=read_class_names(classes) if classes else None,
         layer=args.layer,
         device=resolve_device(args.device),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import time
 from pathlib import Path
@@ -180,7 +181,7 @@ def _targets(model: ImageClassifier, image: torch.Tensor, specs: list[str]) -> l
     for spec in (part.strip() for text in specs for part in text.split(",")):
         if not spec:
             continue
-        if spec == "auto" or (spec.startswith("top") and spec[3:].isdigit()):
+        if spec == "auto" or re.fullmatch(r"top[0-9]+", spec):
             if ranked is None:
                 ranked = (
                     model.probabilities(image[None].to(model.device))[0].argsort(descending=True).tolist()

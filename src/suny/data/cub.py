@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from suny.data.sample import Box, DatasetError, Sample
+from suny.data.sample import DatasetError, Sample, checked_box, unique_ids
 
 FILES = ("images.txt", "image_class_labels.txt", "bounding_boxes.txt", "train_test_split.txt", "classes.txt")
 Split = Literal["train", "test", "all"]
@@ -50,26 +50,32 @@ def cub_dataset(root: str | Path, split: Split = "test") -> list[Sample]:
         if split != "all" and _value(tables[splits], key, splits) != ("1" if split == "train" else "0"):
             continue
         label = _value(tables[labels], key, labels)
-        if not label.isdigit() or not 1 <= int(label) <= num_classes:
+        if not (label.isascii() and label.isdigit()) or not 1 <= int(label) <= num_classes:
             raise DatasetError(f"{labels}: image {key} has class {label!r}, not one of 1..{num_classes}")
         x, y, width, height = (_number(boxes, key, v) for v in _values(tables[boxes], key, boxes, 4))
-        box: Box = (x, y, x + width - 1, y + height - 1)
+        if not (width > 0 and height > 0):
+            raise DatasetError(f"{boxes}: image {key} has a box of width {width} and height {height}")
+        box = checked_box((x, y, x + width - 1, y + height - 1), f"{boxes}: image {key}")
         target = int(label) - 1
+        if Path(relative).name in ("", ".", ".."):
+            raise DatasetError(f"{paths}: image {key} has the path {relative!r}, not a file's")
         image_id = Path(relative).with_suffix("").as_posix()
         samples.append(Sample(image_id, root / "images" / relative, (target,), {target: (box,)}))
-    return samples
+    return unique_ids(samples, paths)
 
 
 def _read_table(path: Path) -> dict[str, list[str]]:
-    """``id value ...`` lines -> id (digits) -> values."""
+    """``id value ...`` lines -> id (ASCII digits, each once) -> values."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file (a CUB-200-2011 folder has {', '.join(FILES)})")
     table: dict[str, list[str]] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             key, *values = line.split()
-            if not key.isdigit():
+            if not (key.isascii() and key.isdigit()):
                 raise DatasetError(f"{path}:{number}: expected a numeric id first, got {line!r}")
+            if key in table:
+                raise DatasetError(f"{path}:{number}: id {key} is listed twice")
             table[key] = values
     return table
 

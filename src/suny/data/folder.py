@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from suny.data.sample import IMAGE_SUFFIXES, DatasetError, Sample
+from suny.data.sample import IMAGE_SUFFIXES, DatasetError, Sample, unique_ids
 
 
 def is_image_file(path: Path) -> bool:
@@ -20,11 +20,12 @@ def single_image(path: Path) -> list[Sample]:
 
 def image_folder(root: str | Path, recursive: bool = False) -> list[Sample]:
     """Every image file in ``root`` (and its subfolders when ``recursive``), sorted by path; the id
-    is the path relative to ``root`` without its suffix. No labels."""
+    is the path relative to ``root`` without its suffix (an error when two files share it: ``a.jpg``
+    and ``a.png``). No labels."""
     root = Path(root)
     files = root.rglob("*") if recursive else root.iterdir()
     paths = sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    return [Sample(p.relative_to(root).with_suffix("").as_posix(), p) for p in paths]
+    return unique_ids([Sample(p.relative_to(root).with_suffix("").as_posix(), p) for p in paths], root)
 
 
 def nonempty_image_folder(path: Path) -> list[Sample]:

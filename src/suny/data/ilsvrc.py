@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from suny.data.sample import Box, DatasetError, Sample
+from suny.data.sample import Box, DatasetError, Sample, checked_box
 
 ILSVRC_SOLUTION = "LOC_val_solution.csv"
 ILSVRC_SYNSETS = "LOC_synset_mapping.txt"
@@ -64,8 +64,9 @@ def ilsvrc_kaggle(
 
 
 def _read_solution(path: Path, classes: dict[str, int]) -> dict[str, dict[int, tuple[Box, ...]]]:
-    """ImageId -> class -> boxes, in the order the CSV lists them."""
+    """ImageId -> class -> boxes, in the order the CSV lists them; an id listed twice is an error."""
     rows: dict[str, dict[int, tuple[Box, ...]]] = {}
+    lines: dict[str, int] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -75,6 +76,13 @@ def _read_solution(path: Path, classes: dict[str, int]) -> dict[str, dict[int, t
             if not row:
                 continue
             tokens = row[1].split() if len(row) == 2 else []
+            if not row[0].strip():
+                raise DatasetError(f"{path}:{line}: no ImageId")
+            if row[0] in lines:
+                raise DatasetError(
+                    f"{path}:{line}: ImageId {row[0]} is listed on line {lines[row[0]]} already"
+                )
+            lines[row[0]] = line
             if not tokens or len(tokens) % 5:
                 raise DatasetError(f"{path}:{line}: expected 'wnid x_min y_min x_max y_max' per box")
             boxes: dict[int, tuple[Box, ...]] = {}
@@ -86,7 +94,7 @@ def _read_solution(path: Path, classes: dict[str, int]) -> dict[str, dict[int, t
                     x0, y0, x1, y1 = (float(v) for v in corners)
                 except ValueError as err:
                     raise DatasetError(f"{path}:{line}: bad box coordinates {corners}") from err
-                box: Box = (x0, y0, x1, y1)
+                box = checked_box((x0, y0, x1, y1), f"{path}:{line}")
                 boxes[classes[wnid]] = (*boxes.get(classes[wnid], ()), box)
             rows[row[0]] = boxes
     return rows

@@ -9,6 +9,8 @@ reduced scale (``Image.draft``) before they are resized.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,10 @@ from suny.errors import ImageError
 MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 10**9
 
 
+#: What PIL raises on a file it cannot read (a decompression bomb is none of these).
+READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
 def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
     """Read ``path`` as an 8-bit RGB PIL image.
 
@@ -27,6 +33,27 @@ def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
     still at least ``min_side`` pixels (what the model's preprocessing needs), which is much faster
     and uses far less memory than a full decode.
     """
+    with _opened(path) as opened:
+        if min_side is not None and opened.format == "JPEG":
+            opened.draft("RGB", _draft_size(opened.size, min_side))
+        opened.load()
+        return to_rgb(opened)
+
+
+def original_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header: the frame of its boxes, whatever the
+    reduced size :func:`load_image` decoded a large JPEG at. A TIFF is decoded, as PIL applies its
+    orientation tag only then."""
+    with _opened(path) as opened:
+        if opened.format == "TIFF":
+            opened.load()
+        return opened.size
+
+
+@contextmanager
+def _opened(path: str | Path) -> Iterator[Image.Image]:
+    """``path`` opened by PIL, no larger than :data:`MAX_PIXELS`; whatever PIL cannot read, then or
+    while the caller decodes it, becomes an :class:`ImageError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
@@ -39,29 +66,8 @@ def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
                         f"{path}: {opened.width}x{opened.height} pixels is more than the "
                         f"{MAX_PIXELS} this reader decodes; downscale it first"
                     )
-                if min_side is not None and opened.format == "JPEG":
-                    opened.draft("RGB", _draft_size(opened.size, min_side))
-                opened.load()
-                return to_rgb(opened)
-    except ImageError:
-        raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as err:
-        raise ImageError(f"{path}: not a readable image ({err})") from err
-
-
-def original_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file, from its header: the frame of its boxes, whatever the
-    reduced size :func:`load_image` decoded a large JPEG at."""
-    try:
-        with Image.open(path) as opened:
-            return opened.size
-    except (UnidentifiedImageError, OSError) as err:
+                yield opened
+    except READ_ERRORS as err:
         raise ImageError(f"{path}: not a readable image ({err})") from err
 
 

@@ -19,13 +19,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
-from suny.data.sample import IMAGE_SUFFIXES, Box, DatasetError, Sample
+from suny.data.sample import IMAGE_SUFFIXES, Box, DatasetError, Sample, checked_box
 from suny.models import imagenet_wnids
 
 #: Where the annotation files are, relative to the root (the first that holds ``*.xml`` wins).
 ANNOTATION_DIRS = (".", "Annotations/CLS-LOC/val", "Annotations")
 #: Where the images are, relative to the annotation folder.
 IMAGE_DIRS = (".", "../../../Data/CLS-LOC/val", "../JPEGImages", "../images")
+#: What ElementTree raises on a file it cannot parse (an unknown or multi-byte encoding included).
+XML_ERRORS = (ET.ParseError, LookupError, ValueError)
 
 
 def is_voc(path: str | Path) -> bool:
@@ -36,7 +38,7 @@ def is_voc(path: str | Path) -> bool:
         return False
     try:
         return ET.parse(min(folder.glob("*.xml"))).getroot().tag == "annotation"
-    except ET.ParseError:
+    except XML_ERRORS:
         return False
 
 
@@ -80,7 +82,7 @@ def _read_annotation(path: Path, classes: Mapping[str, int]) -> tuple[str, str, 
     """(image id, image file name, class -> boxes) of one XML file."""
     try:
         annotation = ET.parse(path).getroot()
-    except ET.ParseError as err:
+    except XML_ERRORS as err:
         raise DatasetError(f"{path}: not well-formed XML ({err})") from err
     if annotation.tag != "annotation":
         raise DatasetError(f"{path}: expected an <annotation> root element, got <{annotation.tag}>")
@@ -96,7 +98,7 @@ def _read_annotation(path: Path, classes: Mapping[str, int]) -> tuple[str, str, 
             x0, y0, x1, y1 = (float(v) for v in corners)  # type: ignore[arg-type]
         except (TypeError, ValueError) as err:
             raise DatasetError(f"{path}: object {number} has no valid <bndbox> ({corners})") from err
-        values: Box = (x0, y0, x1, y1)
+        values = checked_box((x0, y0, x1, y1), f"{path}: object {number}")
         boxes[classes[name]] = (*boxes.get(classes[name], ()), values)
     return path.stem, filename, boxes
 

@@ -15,6 +15,8 @@ from typing import Literal
 
 import torch
 
+from suny.errors import OptionError
+
 Precision = Literal["auto", "float32", "bfloat16", "float16"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "float32", "bfloat16", "float16")
 
@@ -49,7 +51,7 @@ def resolve_precision(
     """The precision that runs on ``device``: ``auto`` as the module says; a reduced precision the
     device does not compute natively falls back to float32 with one warning."""
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        raise OptionError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         return "bfloat16" if has_native_bfloat16(device) else "float32"
     if precision == "bfloat16" and not has_native_bfloat16(device):

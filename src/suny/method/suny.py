@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, overload
+from typing import Any, Literal, get_args, overload
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from suny.engine import Precision, resolve_precision
-from suny.errors import SunyError, TargetError
+from suny.errors import OptionError, SunyError, TargetError
 from suny.interventions.feature import Substrate
 from suny.method.causes import Causes, FeatureCauses, causes_of
 from suny.method.explanation import CauseType, Explanation, thumbnail
@@ -112,6 +112,8 @@ class Suny:
             raise SunyError(f"unknown cause type {cause!r}; use feature or filter")
         if search not in SEARCHES:
             raise SunyError(f"unknown search {search!r}; use one of {', '.join(SEARCHES)}")
+        if substrate not in get_args(Substrate):
+            raise OptionError(f"unknown substrate {substrate!r}; use {', '.join(get_args(Substrate))}")
         if search == "screen" and cause != "feature":
             raise SunyError(
                 "the screen finds SUNY-feature's sets; SUNY-filter's singletons are cheap already"

@@ -108,7 +108,10 @@ def _known(
 
 def _folder(source: str, name: str) -> Path | None:
     """The folder ``source`` names, or None for a hub id; a clear error for neither."""
-    folder = Path(source).expanduser()
+    try:
+        folder = Path(source).expanduser()
+    except RuntimeError as err:  # ~user of a user this machine does not have
+        raise ModelError(f"{name}: {err}") from err
     if source and folder.is_dir():
         return folder
     if not source or source.startswith((".", "/", "~")) or not REPO_ID.match(source):

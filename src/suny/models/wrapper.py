@@ -9,6 +9,7 @@ feature map).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ class ImageClassifier(nn.Module):
     # --------------------------------------------------------------------------- classes
     def class_index(self, target: int | str) -> int:
         """A class given by index or by (case-insensitive, unambiguous) name to its index."""
-        if isinstance(target, int) or (isinstance(target, str) and target.lstrip("-").isdigit()):
+        if isinstance(target, int) or re.fullmatch(r"-?[0-9]+", target):
             index = int(target)
             if not 0 <= index < self.num_classes:
                 raise TargetError(
