@@ -54,6 +54,24 @@ CONFIG_TABLES = {
 }
 
 
+def use_wal(connection: sqlite3.Connection, timeout: float) -> None:
+    """Put the file in WAL mode, waiting up to ``timeout`` seconds for the file.
+
+    The switch needs the file to itself and SQLite does not wait for it (no busy handler): while
+    another process holds it (creating the same new file) this retries.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def insert(db: sqlite3.Connection, table: str, row: dict[str, Any]) -> sqlite3.Cursor:
     """``INSERT OR IGNORE`` one row given by column name (never by position in the schema)."""
     columns = ", ".join(row)
@@ -81,8 +99,7 @@ class ResultStore:
         existing = has_tables(self.connection)
         if existing:  # before anything is changed, the journal mode included
             self._check_version(writing=True)
-        if self.connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            self.connection.execute("PRAGMA journal_mode = WAL")
+        use_wal(self.connection, timeout)
         self.connection.execute("PRAGMA synchronous = NORMAL")
         if not existing:  # a new file; the script is idempotent should another process create it meanwhile
             # executescript would commit an open transaction first, so the script carries its own.
