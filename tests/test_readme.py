@@ -23,3 +23,12 @@ def test_python_examples_run(tmp_path, monkeypatch, capsys):
     assert "['combined_map', 'necessity', 'necessity_effects'] cpu" in out
     assert "layer4 model.resnet.encoder.stages.1 layer4" in out
     assert "(1, 224, 224) float32" in out
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository():
+    """The pictures are committed files (regenerated with ``suny explain --methods all``, whose
+    output names they keep apart from the prefix), each a PNG."""
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text(encoding="utf-8"))
+    assert pictures
+    for picture in pictures:
+        assert (README.parent / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture
