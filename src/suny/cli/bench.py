@@ -21,7 +21,13 @@ from typing import Any
 from suny.benchmark.configuration import GridOptions, ModelEntry, model_label
 from suny.benchmark.runner import GridRunner, Shard
 from suny.benchmark.store import ResultStore
-from suny.cli.common import add_metric_options, positive_int, resolve_device, seed_everything
+from suny.cli.common import (
+    add_metric_options,
+    positive_int,
+    read_class_names,
+    resolve_device,
+    seed_everything,
+)
 from suny.cli.evaluate import metric_list
 from suny.data import load_dataset
 from suny.errors import SunyError
@@ -182,10 +188,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset_name or (data.resolve().name if data.is_dir() else data.resolve().parent.name)
     shard = Shard.from_environment()
     device = resolve_device(args.device) if args.device else shard.device()
-    class_names = None
-    if args.classes:
-        lines = Path(args.classes).read_text(encoding="utf-8").splitlines()
-        class_names = [line.strip() for line in lines if line.strip()]
+    class_names = read_class_names(args.classes) if args.classes else None
     seed_everything(args.seed)
     weights = args.weights * len(args.models) if len(args.weights) == 1 else args.weights
     models = [
