@@ -208,7 +208,8 @@ def own_options(name: str) -> set[str]:
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         parameters = {k: v for k, v in parameters.items() if v.kind is not v.VAR_KEYWORD}
         parameters |= inspect.signature(Suny.__init__).parameters
-    return set(parameters) - {"self", "model", "layer", "seed", "batch_size", "precision", "progress"}
+    shown = {"progress", "on_progress"}  # how a run is shown, not what it computes
+    return set(parameters) - {"self", "model", "layer", "seed", "batch_size", "precision", *shown}
 
 
 @each_method

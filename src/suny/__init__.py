@@ -13,7 +13,7 @@ Jupyter an explanation shows itself, and ``explanation.save(folder)`` writes its
 from suny import notebook  # noqa: F401  (installs how explanations draw themselves)
 from suny.compat import SunyCAM
 from suny.data import load_image, sample_image
-from suny.errors import ImageError, LayerError, ModelError, SunyError, TargetError
+from suny.errors import Cancelled, ImageError, LayerError, ModelError, SunyError, TargetError
 from suny.method import Explanation, Suny
 from suny.models import ImageClassifier, Preprocessing, load_model, wrap_model
 from suny.registry import create_method, method_names
@@ -22,6 +22,7 @@ from suny.saliency import SaliencyMethod, SaliencyResult
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cancelled",
     "Explanation",
     "ImageClassifier",
     "ImageError",

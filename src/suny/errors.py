@@ -28,6 +28,14 @@ class ImageError(SunyError):
     """An image file could not be read or converted to RGB."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image whose header claims more pixels than the reader decodes (a decompression bomb)."""
+
+
+class Cancelled(SunyError):
+    """A run stopped on its caller's request: raised by a progress callback to end the run."""
+
+
 class LayerError(SunyError):
     """A layer name is unknown or cannot be explained (the message lists the valid names)."""
 

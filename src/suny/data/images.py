@@ -1,29 +1,46 @@
-"""Reading images from disk into RGB, whatever their mode, depth or size.
+"""Reading images from disk (or an upload's bytes) into RGB, whatever their mode, depth or size.
 
-Every odd case becomes either a correct RGB image or an :class:`~suny.errors.ImageError` that names
-the file: grayscale and palette images are expanded to RGB, transparent images are composited over
-white, 16-bit and 32-bit images are rescaled from their full range, and huge JPEGs are decoded at a
-reduced scale (``Image.draft``) before they are resized.
+Files and bytes share one decoding path. Every odd case becomes either a correct RGB image or an
+:class:`~suny.errors.ImageError` that names the file (:class:`~suny.errors.ImageTooLargeError`
+when its header claims too many pixels, before anything is decoded): grayscale and palette images
+are expanded to RGB, transparent images are composited over white, 16-bit and 32-bit images are
+rescaled from their full range, and huge JPEGs are decoded at a reduced scale (``Image.draft``)
+before they are resized.
 """
 
 from __future__ import annotations
 
+import io
+import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from suny.errors import ImageError
+from suny.errors import ImageError, ImageTooLargeError
 
 #: Largest image (in pixels) that is decoded; PIL's own decompression-bomb guard is twice its default.
 MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 10**9
+#: Longest side that is decoded: PIL allocates a pointer per row before it reads a pixel, so a forged
+#: header of one pixel by 40 million rows would cost 320 MB even within :data:`MAX_PIXELS`.
+MAX_SIDE = 65_535
 
 
 #: What PIL raises on a file it cannot read (a decompression bomb is none of these).
-READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+READ_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+)
 
 
 def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
@@ -33,7 +50,47 @@ def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
     still at least ``min_side`` pixels (what the model's preprocessing needs), which is much faster
     and uses far less memory than a full decode.
     """
-    with _opened(path) as opened:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    return _decoded(path, str(path), min_side, None, None)
+
+
+def decode_image(
+    data: bytes,
+    name: str,
+    min_side: int | None = None,
+    max_pixels: int | None = None,
+    formats: tuple[str, ...] | None = None,
+) -> Image.Image:
+    """The bytes of an image file (an upload) read as :func:`load_image` reads a file.
+
+    Args:
+        data: the file's bytes.
+        name: what errors call it.
+        min_side: as for :func:`load_image`.
+        max_pixels: the largest image decoded (default: :data:`MAX_PIXELS`).
+        formats: the PIL formats accepted (default: every one PIL reads).
+
+    Raises:
+        ImageTooLargeError: the header claims more than ``max_pixels`` pixels (or a side over
+            :data:`MAX_SIDE`); nothing was decoded.
+        ImageError: empty, not an image (of ``formats``), truncated or otherwise unreadable.
+    """
+    if not data:
+        raise ImageError(f"{name}: empty file")
+    return _decoded(io.BytesIO(data), name, min_side, max_pixels, formats)
+
+
+def _decoded(
+    source: Path | BinaryIO,
+    name: str,
+    min_side: int | None,
+    max_pixels: int | None,
+    formats: tuple[str, ...] | None,
+) -> Image.Image:
+    """The one decoding path of files and bytes: checked size, JPEG draft, load, RGB."""
+    with _opened(source, name, max_pixels, formats) as opened:
         if min_side is not None and opened.format == "JPEG":
             opened.draft("RGB", _draft_size(opened.size, min_side))
         opened.load()
@@ -44,31 +101,38 @@ def original_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of an image file, from its header: the frame of its boxes, whatever the
     reduced size :func:`load_image` decoded a large JPEG at. A TIFF is decoded, as PIL applies its
     orientation tag only then."""
-    with _opened(path) as opened:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    with _opened(path, str(path), None, None) as opened:
         if opened.format == "TIFF":
             opened.load()
         return opened.size
 
 
 @contextmanager
-def _opened(path: str | Path) -> Iterator[Image.Image]:
-    """``path`` opened by PIL, no larger than :data:`MAX_PIXELS`; whatever PIL cannot read, then or
-    while the caller decodes it, becomes an :class:`ImageError` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+def _opened(
+    source: Path | BinaryIO, name: str, max_pixels: int | None, formats: tuple[str, ...] | None = None
+) -> Iterator[Image.Image]:
+    """``source`` opened by PIL, no larger than ``max_pixels`` (default :data:`MAX_PIXELS`) nor
+    :data:`MAX_SIDE` a side; whatever PIL cannot read, then or while the caller decodes it, becomes
+    an :class:`ImageError` naming ``name``."""
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                if opened.width * opened.height > MAX_PIXELS:
-                    raise ImageError(
-                        f"{path}: {opened.width}x{opened.height} pixels is more than the "
-                        f"{MAX_PIXELS} this reader decodes; downscale it first"
+            with Image.open(source, formats=formats) as opened:
+                width, height = opened.size
+                if width * height > limit or max(width, height) > MAX_SIDE:
+                    raise ImageTooLargeError(
+                        f"{name}: {width}x{height} pixels is more than the {limit} (at most "
+                        f"{MAX_SIDE} a side) this reader decodes; downscale it first"
                     )
                 yield opened
+    except Image.DecompressionBombError as err:
+        raise ImageTooLargeError(f"{name}: too many pixels to decode ({err}); downscale it first") from err
     except READ_ERRORS as err:
-        raise ImageError(f"{path}: not a readable image ({err})") from err
+        raise ImageError(f"{name}: not a readable image ({err})") from err
 
 
 def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:

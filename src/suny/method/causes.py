@@ -71,7 +71,12 @@ class Causes(ABC, Generic[Key]):
         self.model = model
         self.image = image
         self.engine = engine
+        engine.progress = self._passed
+        #: Called with a number of interventions resolved: after every forward pass, then with the
+        #: rest of a call's (answers known or cached) at its end, so that a caller sees the run
+        #: move, and may stop it (by raising), at every pass.
         self.progress = progress
+        self._reported = 0
         self.interventions = 0
         self._setup_passes = 0
         self._cached: dict[Key, int] = {}
@@ -93,6 +98,7 @@ class Causes(ABC, Generic[Key]):
         """Class probabilities (B, classes) after ``mode`` of each coalition (B, n) over ``players``
         (n,), float32 on the CPU."""
         coalitions, players = coalitions.cpu().bool(), players.cpu()
+        self._reported = 0
         keys = self._keys(coalitions, players, mode)
         new = list(dict.fromkeys(k for k in keys if k is not None and k not in self._cached))
         if new:
@@ -103,8 +109,7 @@ class Causes(ABC, Generic[Key]):
         clean = self.clean_probabilities()
         rows = [clean if key is None else self._rows[self._cached[key]] for key in keys]
         self.interventions += len(keys)
-        if self.progress is not None:
-            self.progress(len(keys))
+        self._settle(len(keys))
         return torch.stack(rows) if rows else clean.new_zeros(0, clean.numel())
 
     def singletons(self, mode: Mode) -> Tensor:
@@ -112,6 +117,18 @@ class Causes(ABC, Generic[Key]):
         return self.probabilities(
             torch.eye(self.num_causes, dtype=torch.bool), torch.arange(self.num_causes), mode
         )
+
+    def _passed(self, count: int) -> None:
+        """A forward pass of ``count`` new interventions: reported at once."""
+        self._reported += count
+        if self.progress is not None:
+            self.progress(count)
+
+    def _settle(self, interventions: int) -> None:
+        """The end of a call of ``interventions``: those no pass reported (known, cached) reported."""
+        rest, self._reported = interventions - self._reported, 0
+        if self.progress is not None and rest:
+            self.progress(rest)
 
     def _softmax(self, count: int, build: Callable[[slice], Tensor]) -> Tensor:
         return self.engine.probabilities(count, build).cpu()
@@ -229,6 +246,7 @@ class FilterCauses(Causes[bytes]):
         if fast is None:
             return super().singletons(mode)
         inert = ~self._effective
+        self._reported = 0
         result = self.clean_probabilities().expand(self.num_causes, -1).clone()
         if mode == "keep" and inert.any():  # every filter pruned
             nothing_kept = torch.zeros(1, self.num_causes, dtype=torch.bool, device=self.model.device)
@@ -239,13 +257,13 @@ class FilterCauses(Causes[bytes]):
             self.model.device,
             self.engine.batch_size,
             self.engine.precision,
+            progress=self._passed,
         )
         if len(effective):
             result[effective.cpu()] = engine.probabilities(len(effective), effective.__getitem__).cpu()
         self._setup_passes += engine.passes
         self.interventions += self.num_causes
-        if self.progress is not None:
-            self.progress(self.num_causes)
+        self._settle(self.num_causes)
         return result
 
     def _keys(self, coalitions: Tensor, players: Tensor, mode: Mode) -> list[bytes | None]:

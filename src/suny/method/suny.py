@@ -28,6 +28,7 @@ from suny.errors import OptionError, SunyError, TargetError
 from suny.interventions.feature import Substrate
 from suny.method.causes import Causes, FeatureCauses, causes_of
 from suny.method.explanation import CauseType, Explanation, thumbnail
+from suny.method.progress import ProgressCallback, RunProgress
 from suny.method.search import (
     ExhaustiveSearch,
     ScreenedSearch,
@@ -90,6 +91,12 @@ class Suny:
         precision: of the interventions' forward passes (:mod:`suny.engine.precision`).
         seed: of the Shapley sampling (same seed, same result).
         progress: a progress bar (None: only on a terminal).
+        on_progress: called with the interventions made so far in the current run (answers known
+            or cached included) after every forward pass and at the end of every batch of
+            interventions; :meth:`planned_interventions` is their total. It may stop the run by
+            raising (:class:`~suny.errors.Cancelled`, say, when a user asked): the exception
+            reaches the caller after at most one more forward pass, and the model keeps its
+            train/eval flags and has no hook of the run left.
     """
 
     def __init__(
@@ -107,6 +114,7 @@ class Suny:
         seed: int = 0,
         progress: bool | None = False,
         search: Search = "exhaustive",
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         if cause not in ("feature", "filter"):
             raise SunyError(f"unknown cause type {cause!r}; use feature or filter")
@@ -136,6 +144,7 @@ class Suny:
         self.seed = seed
         self.progress = progress
         self.search: Search = search
+        self.on_progress = on_progress
 
     @overload
     def explain(self, image: Tensor, target: int | None = None) -> Explanation: ...
@@ -160,8 +169,8 @@ class Suny:
         causes, bar = self._prepare(image)
         try:
             targets = self._targets(causes, target)
-            if bar is not None and self.search == "exhaustive":
-                bar.total = 2 * causes.num_causes + 2 * self._shapley_budget() * len(targets)
+            if bar is not None:
+                bar.total = self.planned_interventions(causes.num_causes, len(targets))
             search = self.set_search(causes, start)
             explanations = [self.explain_class(causes, search, c) for c in targets]
         finally:
@@ -182,6 +191,20 @@ class Suny:
             The causes, with their cache of interventions.
         """
         return self._prepare(image, progress=False)[0]
+
+    def planned_interventions(self, num_causes: int, classes: int = 1) -> int | None:
+        """The interventions an explanation asks for at most (fewer where coalitions are known).
+
+        Args:
+            num_causes: K, the causes of the layer (``prepare(image).num_causes``).
+            classes: the classes explained from one set of singleton interventions.
+
+        Returns:
+            Their number; None with the screen, which decides how many as it goes.
+        """
+        if self.search == "screen":
+            return None
+        return 2 * num_causes + 2 * self._shapley_budget() * classes
 
     def _prepare(self, image: Tensor, progress: bool | None = None) -> tuple[Causes[Any], tqdm[Any] | None]:
         image = image.reshape(1, *image.shape[-3:]).to(self.model.device)
@@ -206,7 +229,7 @@ class Suny:
                 self.batch_size,
                 self.precision,
                 self.substrate,
-                None if bar is None else bar.update,
+                RunProgress(bar, self.on_progress).update,
             )
         return causes, bar
 
@@ -366,6 +389,7 @@ __all__ = [
     "COMBINATIONS",
     "SEARCHES",
     "ExhaustiveSearch",
+    "ProgressCallback",
     "ScreenedSearch",
     "Selection",
     "SetSearch",
