@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from screening_replay import save_effects
 
 from suny import Suny, load_model
 from suny.data import ilsvrc_kaggle
@@ -74,6 +75,12 @@ def image_row(model, sample, settings: ScoringSettings, batch_size: int | None) 
     results = {search: explain(model, image, targets, search, batch_size) for search in SEARCHES}
     (exhaustive, exhaustive_passes, exhaustive_seconds) = results["exhaustive"]
     (screened, screened_passes, screened_seconds) = results["screen"]
+    save_effects(
+        model.name,
+        sample.image_id,
+        targets,
+        [(e.necessity_effects, e.sufficiency_effects) for e in exhaustive],
+    )
     row = {
         "model": model.name,
         "image_id": sample.image_id,

@@ -18,7 +18,11 @@ same top sets from a few exact interventions, as best-arm identification with a 
    sees the whole range. Then each round evaluates exactly the ``batch`` unevaluated causes with the
    highest upper bound ``mu_k + beta sigma_k``.
 4. Stop when the ``size``-th largest exact effect is at least every unevaluated cause's upper
-   bound. ``beta`` is the larger of ``confidence`` and the surrogate's measured error: the largest
+   bound. The surrogate fits the effects on a :data:`SCALES` scale that keeps their order (so the
+   sets are the same): on the log of the probability ratio ``p(intervened) / p``
+   (``-log(1 - E_N)`` and ``log E_S``) the heavy tail of ``E_S`` (a kept map can make the class
+   40 times likelier) no longer dominates the fit.
+   ``beta`` is the larger of ``confidence`` and the surrogate's measured error: the largest
    leave-one-out standardised error ``|E_i - mu_{-i}| / sigma_{-i}`` over the causes evaluated
    (each predicted from all the others), so a surrogate that fits badly widens its own bounds.
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -43,6 +48,36 @@ BATCH = 8
 CONFIDENCE = 3.0
 #: Added to the kernel's diagonal (relative): the effects are exact, this only keeps it invertible.
 JITTER = 1e-6
+#: The smallest probability ratio the log scale tells apart (below it, ratios are equal).
+TINY_RATIO = 1e-30
+
+Game = Literal["necessity", "sufficiency"]
+Scale = Literal["effect", "log-ratio"]
+#: What the surrogate fits, per scale and game: an increasing function of the effect, so the top
+#: sets are those of the effects; "log-ratio" is ``log(p / p(remove))`` and ``log(p(keep) / p)``.
+SCALES: dict[Scale, dict[Game, Callable[[Tensor], Tensor]]] = {
+    "effect": {"necessity": lambda effects: effects, "sufficiency": lambda effects: effects},
+    "log-ratio": {
+        "necessity": lambda effects: -torch.log((1 - effects).clamp_min(TINY_RATIO)),
+        "sufficiency": lambda effects: torch.log(effects.clamp_min(TINY_RATIO)),
+    },
+}
+
+
+@dataclass(frozen=True)
+class ScreenSetting:
+    """How the screen runs (module docstring): exact evaluations before the surrogate is first
+    fitted, per round, the smallest width of the upper bounds in standard deviations, and the scale
+    the surrogate fits the effects on."""
+
+    initial: int = INITIAL
+    batch: int = BATCH
+    confidence: float = CONFIDENCE
+    scale: Scale = "effect"
+
+
+#: The screen's setting unless told.
+DEFAULT_SETTING = ScreenSetting()
 
 
 @dataclass
@@ -110,9 +145,8 @@ def screen_top(
     evaluate: Callable[[Tensor], Tensor],
     size: int,
     known: Tensor | None = None,
-    initial: int = INITIAL,
-    batch: int = BATCH,
-    confidence: float = CONFIDENCE,
+    setting: ScreenSetting = DEFAULT_SETTING,
+    game: Game = "necessity",
     seed: int = 0,
 ) -> ScreenedSet:
     """The ``size`` causes with the highest effect, evaluating few exactly (module docstring).
@@ -122,9 +156,8 @@ def screen_top(
         evaluate: exact effects (n,) float64 of the causes at the given indices (n,).
         size: how many causes the set has.
         known: effects already known (K,), NaN elsewhere (constant maps, causes evaluated before).
-        initial: exact evaluations before the surrogate is first fitted.
-        batch: exact evaluations per round.
-        confidence: the smallest width of the upper bounds, in standard deviations.
+        setting: the screen's setting.
+        game: whose effects ``evaluate`` gives (it picks the scale's function, :data:`SCALES`).
         seed: of the random half of the first evaluations.
 
     Returns:
@@ -135,6 +168,8 @@ def screen_top(
         torch.full((count,), torch.nan, dtype=torch.float64) if known is None else known.double().clone()
     )
     size = min(size, count)
+    to_scale = SCALES[setting.scale][game]
+    initial = setting.initial
 
     def measure(indices: Tensor) -> None:
         indices = indices[effects[indices].isnan()]
@@ -153,15 +188,15 @@ def screen_top(
         others = effects.isnan().nonzero()[:, 0]
         if others.numel() == 0:
             break
-        values = effects[observed]
+        values = to_scale(effects[observed])
         threshold = torch.topk(values, min(size, len(values))).values[-1]
         surrogate.fit(observed, values)
-        beta = max(confidence, float(surrogate.leave_one_out().max()))
+        beta = max(setting.confidence, float(surrogate.leave_one_out().max()))
         mean, deviation = surrogate.predict(others)
         bounds = mean + beta * deviation
         if len(values) >= size and bool((bounds <= threshold).all()):
             break
-        measure(others[torch.topk(bounds, min(batch, len(others))).indices])
+        measure(others[torch.topk(bounds, min(setting.batch, len(others))).indices])
     observed = (~effects.isnan()).nonzero()[:, 0]
     order = torch.argsort(effects[observed], descending=True, stable=True)
     return ScreenedSet(observed[order[:size]], effects)

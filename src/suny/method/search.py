@@ -5,13 +5,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from suny.method.causes import FeatureCauses, Mode
-from suny.method.screening import descriptions, screen_top
+from suny.method.screening import DEFAULT_SETTING, Game, ScreenSetting, descriptions, screen_top
+
+#: Each intervention mode's game.
+MODES: dict[Mode, Game] = {"remove": "necessity", "keep": "sufficiency"}
 
 
 def singleton_effects(probability: float, removed: Tensor, kept: Tensor) -> tuple[Tensor, Tensor]:
@@ -114,9 +118,12 @@ class ScreenedSearch(SetSearch):
     substrate). A class's screen reuses every intervention an earlier class made.
     """
 
-    def __init__(self, causes: FeatureCauses, seed: int = 0) -> None:
+    def __init__(
+        self, causes: FeatureCauses, seed: int = 0, setting: ScreenSetting = DEFAULT_SETTING
+    ) -> None:
         self.causes = causes
         self.seed = seed
+        self.setting = setting
         identities = causes.masks.identities.cpu()
         distinct = torch.unique(identities[identities >= 0])
         self.arms = torch.tensor([causes.representative(int(i)) for i in distinct], dtype=torch.long)
@@ -134,24 +141,36 @@ class ScreenedSearch(SetSearch):
     def select(self, target: int, size: int) -> Selection:
         """The screened top ``size`` causes of each game for class ``target``."""
         p = clean_probability(self.causes.clean_probabilities(), target)
-        necessity = self._screen(target, size, p, "remove")
-        sufficiency = self._screen(target, size, p, "keep")
+        necessity, sufficiency = (
+            self.screen(self._intervened(target, p, mode), size, mode) for mode in MODES
+        )
         return Selection(necessity, sufficiency, top_set(necessity, size), top_set(sufficiency, size))
 
-    def _screen(self, target: int, size: int, p: float, mode: Mode) -> Tensor:
-        """The effects (K,) of ``mode`` that the screen measured (NaN elsewhere)."""
+    def _intervened(self, target: int, p: float, mode: Mode) -> Callable[[Tensor], Tensor]:
+        """The singleton effects of ``mode`` of some causes, each intervened on alone."""
 
         def effects(players: Tensor) -> Tensor:
-            """The singleton effects of ``mode`` of ``players`` alone."""
             alone = torch.eye(len(players), dtype=torch.bool)
             rows = self.causes.probabilities(alone, players, mode)[:, target]
             return singleton_effects(p, rows, rows)[0 if mode == "remove" else 1]
 
+        return effects
+
+    def screen(self, effects_of: Callable[[Tensor], Tensor], size: int, mode: Mode) -> Tensor:
+        """The effects (K,) of ``mode`` that the screen measured (NaN elsewhere), asking
+        ``effects_of`` (cause indices -> their exact singleton effects) for them; a replay of the
+        screen passes effects known beforehand (``benchmarks/screening_replay.py``)."""
         known = torch.full((len(self.features),), torch.nan, dtype=torch.float64)
         if self.constant.any():  # one of them stands for all: their interventions are the same
-            known[-1] = effects(self.constant.nonzero()[:1, 0])[0]
+            known[-1] = effects_of(self.constant.nonzero()[:1, 0])[0]
         screened = screen_top(
-            self.features, lambda arms: effects(self.arms[arms]), size, known, seed=self.seed
+            self.features,
+            lambda arms: effects_of(self.arms[arms]),
+            size,
+            known,
+            self.setting,
+            MODES[mode],
+            self.seed,
         )
         return screened.effects[self.arm_of]
 

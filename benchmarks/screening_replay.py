@@ -1,0 +1,214 @@
+"""The screen of SUNY-feature's sets replayed offline with other settings (issue 30).
+
+``screening_agreement.py`` saves every image's exact singleton effects (the exhaustive search's,
+``docs/results/screening/effects/MODEL/ID.npz``). The screen's only contact with the model is the
+exact effect of the causes it asks for, so it can be replayed from those effects with any setting
+and no intervention: one forward pass per image (the causes' descriptions), the rest is the
+surrogate. Per setting it gives what the live run would: F_N and F_S against the exhaustive
+search's, and the exact singleton interventions made (the screen's share of the 2K).
+
+Procedure (fixed before looking at the results): the settings are every combination of
+``confidence`` (the least width of the upper bound, in standard deviations: 3 is the default),
+``initial`` (exact evaluations before the first fit: 24) and ``batch`` (per round: 8) below;
+every setting's agreement and cost are reported, and the tuning rule names the cheapest setting
+(fewest interventions) whose F_N and F_S are both the exhaustive search's on at least 95% of the
+images. The images are split by id order into a tuning half (first) and a held-out half; the rule
+looks at the tuning half only and the held-out half says whether its choice carries over.
+
+The replay is checked against the live screen: with the default setting it must choose the sets
+``images.csv`` recorded for the same image (printed as "replay = live").
+
+    python benchmarks/screening_replay.py --model efficientnet-lite0 --collect 200 --compile
+    python benchmarks/screening_replay.py --model efficientnet-lite0
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from suny import Suny, load_model
+from suny.data import ilsvrc_kaggle
+from suny.engine import compiled_passes
+from suny.engine.hardware import describe_device
+from suny.evaluation import predicted_class, preprocessed_image
+from suny.method.screening import DEFAULT_SETTING, SCALES, ScreenSetting
+from suny.method.search import MODES, ScreenedSearch, top_set
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "screening"
+CONFIDENCES = (2.0, 3.0, 4.0, 6.0)
+INITIALS = (24,)
+BATCHES = (8,)
+SIZE = 4
+AGREEMENT = 0.95
+#: Where each image's exact singleton effects go (the exhaustive search's, per target).
+EFFECTS = OUT / "effects"
+
+
+def save_effects(
+    model_name: str, image_id: str, targets: list[int], effects: list[tuple[Tensor, Tensor]]
+) -> None:
+    """Every cause's exact singleton effects (the exhaustive search's), for replaying the screen
+    offline with other settings (``benchmarks/screening_replay.py``): ``effects/MODEL/ID.npz``."""
+    folder = EFFECTS / model_name
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        folder / f"{image_id}.npz",
+        targets=np.array(targets),
+        necessity=torch.stack([necessity for necessity, _ in effects]).double().numpy(),
+        sufficiency=torch.stack([sufficiency for _, sufficiency in effects]).double().numpy(),
+    )
+
+
+def collect(model, samples: list, batch_size: int) -> None:
+    """Save the exact singleton effects of every image in ``samples`` that has none yet: the
+    exhaustive search alone (2 interventions per distinct mask, every class at once)."""
+    for sample in samples:
+        if (EFFECTS / model.name / f"{sample.image_id}.npz").is_file():
+            continue
+        start = time.perf_counter()
+        image = preprocessed_image(model, sample)
+        targets = list(sample.classes) or [predicted_class(model, image)]
+        suny = Suny(model, batch_size=batch_size)
+        singletons = suny.singletons(suny.prepare(image))
+        save_effects(model.name, sample.image_id, targets, [singletons.effects(t) for t in targets])
+        print(
+            f"{model.name} {sample.image_id}: effects saved, {time.perf_counter() - start:.0f} s", flush=True
+        )
+
+
+def image_rows(model, path: Path, samples: dict, settings: list[ScreenSetting]) -> list[dict]:
+    """One row per setting for the image whose effects are at ``path``."""
+    saved = np.load(path)
+    image = preprocessed_image(model, samples[path.stem])
+    causes = Suny(model, search="screen").prepare(image)
+    rows = []
+    for setting in settings:
+        search = ScreenedSearch(causes, setting=setting)  # type: ignore[arg-type]
+        same = dict.fromkeys(MODES, True)
+        evaluated = {mode: torch.zeros(len(search.arms), dtype=torch.bool) for mode in MODES}
+        for index in range(len(saved["targets"])):
+            for mode, game in MODES.items():
+                exact = torch.from_numpy(saved[game][index])
+                measured = search.screen(lambda causes: exact[causes], SIZE, mode)  # noqa: B023
+                evaluated[mode] |= ~measured[search.arms].isnan()
+                chosen, truth = top_set(measured, SIZE), top_set(exact, SIZE)
+                same[mode] &= set(chosen.tolist()) == set(truth.tolist())
+        rows.append(
+            {
+                "model": model.name,
+                "image_id": path.stem,
+                **asdict(setting),
+                "same_necessary": same["remove"],
+                "same_sufficient": same["keep"],
+                # a later class reuses an earlier one's interventions; the exhaustive search serves
+                # every class with its 2 per distinct mask
+                "interventions": sum(int(e.sum()) for e in evaluated.values()),
+                "exhaustive_interventions": 2 * len(search.arms),
+            }
+        )
+    return rows
+
+
+def matches(row: dict, setting: ScreenSetting) -> bool:
+    return all(row[key] == value for key, value in asdict(setting).items())
+
+
+def live_sets(model_name: str) -> dict[str, tuple[bool, bool]]:
+    """The live run's (same F_N, same F_S) per image (``images.csv``)."""
+    with (OUT / "images.csv").open(newline="", encoding="utf-8") as handle:
+        return {
+            row["image_id"]: (row["same_necessary"] == "True", row["same_sufficient"] == "True")
+            for row in csv.DictReader(handle)
+            if row["model"] == model_name
+        }
+
+
+def table(rows: list[dict], settings: list[ScreenSetting], ids: list[str]) -> list[str]:
+    lines = [
+        "scale | confidence | initial | batch | images | F_N same | F_S same | both | interventions (share)"
+    ]
+    for setting in settings:
+        mine = [r for r in rows if r["image_id"] in ids and matches(r, setting)]
+        n = len(mine)
+        both = sum(r["same_necessary"] and r["same_sufficient"] for r in mine)
+        done = np.mean([r["interventions"] for r in mine])
+        share = done / np.mean([r["exhaustive_interventions"] for r in mine])
+        lines.append(
+            f"{setting.scale} | {setting.confidence:g} | {setting.initial} | {setting.batch} | {n} | "
+            f"{sum(r['same_necessary'] for r in mine)} | {sum(r['same_sufficient'] for r in mine)} | "
+            f"{both} ({both / n:.0%}) | {done:.0f} ({share:.3f})"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument(
+        "--collect",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only save the effects of the first N crops (those missing), no replay",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=4, help="interventions per forward pass (--collect)"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the passes (--collect)")
+    args = parser.parse_args()
+    model = load_model(args.model)
+    print(f"device: {describe_device(model.device)}")
+    crops = ilsvrc_kaggle(args.data)
+    if args.collect:
+        with compiled_passes(args.compile):
+            collect(model, crops[: args.collect], args.batch_size)
+        return
+    samples = {s.image_id: s for s in crops}
+    paths = sorted((OUT / "effects" / model.name).glob("*.npz"))
+    settings = [
+        ScreenSetting(initial, batch, confidence, scale)
+        for scale, confidence, initial, batch in itertools.product(SCALES, CONFIDENCES, INITIALS, BATCHES)
+    ]
+    rows = [row for path in paths for row in image_rows(model, path, samples, settings)]
+    ids = [path.stem for path in paths]
+    tuning, held_out = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    live = live_sets(model.name)
+    replayed = {
+        r["image_id"]: (r["same_necessary"], r["same_sufficient"])
+        for r in rows
+        if matches(r, DEFAULT_SETTING)
+    }
+    agreeing = sum(live.get(i) == replayed[i] for i in ids)
+    print(f"replay = live (default setting): {agreeing} of {len(ids)} images")
+    for title, part in (("tuning half", tuning), ("held-out half", held_out), ("all", ids)):
+        print(f"\n{model.name}, {title} ({len(part)} images)")
+        print("\n".join(table(rows, settings, part)))
+    print(f"\nthe rule's choice on the tuning half: {chosen_setting(rows, settings, tuning)}")
+
+
+def chosen_setting(rows: list[dict], settings: list[ScreenSetting], ids: list[str]) -> ScreenSetting | None:
+    """The setting with the fewest interventions whose sets are both the exhaustive search's on at
+    least :data:`AGREEMENT` of ``ids`` (None: no setting is)."""
+    passing = []
+    for setting in settings:
+        mine = [r for r in rows if r["image_id"] in ids and matches(r, setting)]
+        if mine and np.mean([r["same_necessary"] and r["same_sufficient"] for r in mine]) >= AGREEMENT:
+            passing.append((np.mean([r["interventions"] for r in mine]), setting))
+    return min(passing, key=lambda entry: entry[0])[1] if passing else None
+
+
+if __name__ == "__main__":
+    main()
