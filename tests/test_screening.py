@@ -12,7 +12,16 @@ from torch import Tensor, nn
 
 from suny import Suny
 from suny.errors import SunyError
-from suny.method.screening import INITIAL, JITTER, Surrogate, descriptions, screen_top
+from suny.method.screening import (
+    INITIAL,
+    JITTER,
+    SCALES,
+    ScreenSetting,
+    Surrogate,
+    descriptions,
+    screen_top,
+)
+from suny.method.search import ScreenedSearch
 from suny.registry import create_method
 
 SIZE = 16
@@ -148,3 +157,60 @@ def test_the_screen_is_a_configuration_of_its_own_and_the_exhaustive_search_keep
     model = toy_classifier(ManyChannelNet(0), SIZE, classes=[f"c{i}" for i in range(10)])
     assert "search" not in create_method("suny", model).settings
     assert create_method("suny", model, search="screen").settings["search"] == "screen"
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_scale_keeps_the_order_of_the_effects(scale: str) -> None:
+    """The sets are the top effects on any scale: each function is strictly increasing over the
+    effects a game can have (E_N <= 1, E_S >= 0), the ends included, and maps equal effects to
+    equal values."""
+    necessity = torch.tensor([-3.0, -0.5, 0.0, 0.3, 0.999, 1.0], dtype=torch.float64)
+    sufficiency = torch.tensor([0.0, 1e-8, 0.5, 1.0, 2.0, 45.0], dtype=torch.float64)
+    for game, effects in (("necessity", necessity), ("sufficiency", sufficiency)):
+        values = SCALES[scale][game](effects)  # type: ignore[index]
+        assert bool((values.diff() > 0).all()) and bool(values.isfinite().all())
+        torch.testing.assert_close(SCALES[scale][game](effects.clone()), values)  # type: ignore[index]
+
+
+def test_the_log_ratio_scale_is_the_log_of_the_probability_ratio() -> None:
+    ratio = torch.tensor([0.01, 0.5, 1.0, 4.0], dtype=torch.float64)
+    torch.testing.assert_close(SCALES["log-ratio"]["sufficiency"](ratio), ratio.log())
+    torch.testing.assert_close(SCALES["log-ratio"]["necessity"](1 - ratio), -ratio.log())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_log_ratio_screen_finds_the_exhaustive_sets(seed: int) -> None:
+    model = toy_classifier(ManyChannelNet(seed), SIZE, classes=[f"c{i}" for i in range(10)])
+    x = image(seed)
+    target = int(model(x[None]).argmax())
+    exhaustive = Suny(model, batch_size=8).explain(x, target)
+    explainer = Suny(model, batch_size=8, search="screen")
+    causes = explainer.prepare(x)
+    search = ScreenedSearch(causes, setting=ScreenSetting(scale="log-ratio"))  # type: ignore[arg-type]
+    screened = explainer.explain_class(causes, search, target)
+    assert screened.necessary_set == exhaustive.necessary_set
+    assert screened.sufficient_set == exhaustive.sufficient_set
+    assert screened.interventions < exhaustive.interventions
+
+
+def test_a_heavy_tail_misleads_the_effect_scale_and_not_the_log_ratio() -> None:
+    """Ratios spread over orders of magnitude, as SUNY-feature's E_S are (a kept map can make the
+    class 40 times likelier): on the effect scale the few large values dominate the surrogate's
+    variance and mean, on the log ratio the effects are a smooth function of the descriptions again."""
+    axis = torch.linspace(0, 0.9, 20, dtype=torch.float64)
+    features = torch.cartesian_prod(axis, axis)[:300]
+    log_ratio = 8 * smooth_values(features) - 4  # ratios from e^-4 to e^4
+    effects = log_ratio.exp()
+    truth = set(torch.topk(effects, 4).indices.tolist())
+    counts = {}
+    for scale in SCALES:
+        evaluated: list[int] = []
+
+        def evaluate(indices: Tensor) -> Tensor:
+            evaluated.extend(indices.tolist())  # noqa: B023
+            return effects[indices]
+
+        result = screen_top(features, evaluate, 4, setting=ScreenSetting(scale=scale), game="sufficiency")
+        assert set(result.members.tolist()) == truth
+        counts[scale] = len(evaluated)
+    assert counts["log-ratio"] < counts["effect"]
