@@ -156,7 +156,11 @@ def test_the_screen_is_a_configuration_of_its_own_and_the_exhaustive_search_keep
     the option existed (the published rows), the screen's name it."""
     model = toy_classifier(ManyChannelNet(0), SIZE, classes=[f"c{i}" for i in range(10)])
     assert "search" not in create_method("suny", model).settings
-    assert create_method("suny", model, search="screen").settings["search"] == "screen"
+    screened = create_method("suny", model, search="screen").settings
+    assert screened["search"] == "screen"
+    assert screened["screen"] == {"initial": 24, "batch": 8, "confidence": 3.0, "scale": "effect"}
+    other = create_method("suny", model, search="screen", screen_setting=ScreenSetting(scale="log-ratio"))
+    assert other.settings["screen"]["scale"] == "log-ratio"
 
 
 @pytest.mark.parametrize("scale", SCALES)

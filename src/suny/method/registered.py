@@ -8,6 +8,7 @@ and ``suny-s`` (sufficiency); SUNY-filter returns ``suny-filter`` (combined). Op
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 import torch
@@ -57,10 +58,12 @@ class _SunyMethod(SaliencyMethod):
     def settings(self) -> dict[str, Any]:
         """The explainer's options that decide the maps (:data:`SUNY_SETTINGS`), defaults resolved,
         and the search where it is not the exhaustive one (every stored row before the screen was
-        computed by the exhaustive search, under a configuration without the option)."""
+        computed by the exhaustive search, under a configuration without the option) with the
+        screen's setting (a changed default is a new configuration)."""
         settings = {name: getattr(self.explainer, name) for name in SUNY_SETTINGS}
         if self.explainer.search != "exhaustive":
             settings["search"] = self.explainer.search
+            settings["screen"] = asdict(self.explainer.screen_setting)
         return settings
 
     def explain(self, images: Tensor, targets: Tensor) -> SaliencyResult:

@@ -29,6 +29,7 @@ from suny.interventions.feature import Substrate
 from suny.method.causes import Causes, FeatureCauses, causes_of
 from suny.method.explanation import CauseType, Explanation, thumbnail
 from suny.method.progress import ProgressCallback, RunProgress
+from suny.method.screening import DEFAULT_SETTING, ScreenSetting
 from suny.method.search import (
     ExhaustiveSearch,
     ScreenedSearch,
@@ -87,6 +88,8 @@ class Suny:
         search: how F_N and F_S are found: ``"exhaustive"`` (every cause's singleton effects) or
             ``"screen"`` (SUNY-feature: exact interventions on the causes a surrogate points at,
             :mod:`suny.method.screening`).
+        screen_setting: how the screen runs (``search="screen"``;
+            :class:`~suny.method.screening.ScreenSetting`).
         batch_size: interventions per forward pass (default: 128 on CUDA, 16 on the CPU).
         precision: of the interventions' forward passes (:mod:`suny.engine.precision`).
         seed: of the Shapley sampling (same seed, same result).
@@ -115,6 +118,7 @@ class Suny:
         progress: bool | None = False,
         search: Search = "exhaustive",
         on_progress: ProgressCallback | None = None,
+        screen_setting: ScreenSetting = DEFAULT_SETTING,
     ) -> None:
         if cause not in ("feature", "filter"):
             raise SunyError(f"unknown cause type {cause!r}; use feature or filter")
@@ -144,6 +148,7 @@ class Suny:
         self.seed = seed
         self.progress = progress
         self.search: Search = search
+        self.screen_setting = screen_setting
         self.on_progress = on_progress
 
     @overload
@@ -273,7 +278,7 @@ class Suny:
             The search; the exhaustive one has made its 2K singleton interventions, for every class.
         """
         if self.search == "screen" and isinstance(causes, FeatureCauses):
-            return ScreenedSearch(causes, self.seed)
+            return ScreenedSearch(causes, self.seed, self.screen_setting)
         return ExhaustiveSearch(self.singletons(causes, start))
 
     def explain_class(self, causes: Causes[Any], search: SetSearch, target: int) -> Explanation:
