@@ -12,7 +12,7 @@ $(BIN)/suny-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,serve]'
 	touch $@
 
 ## demo: explain the sample cat photo with EfficientNet-Lite0 (SUNY-feature and SUNY-filter) into runs/demo

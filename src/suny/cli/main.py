@@ -18,7 +18,7 @@ from suny import __version__
 from suny.errors import SunyError
 
 #: Modules of this package that define a sub-command, in the order ``--help`` lists them.
-COMMANDS = ("explain", "layers", "evaluate", "bench", "report", "migrate")
+COMMANDS = ("explain", "layers", "evaluate", "bench", "report", "migrate", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

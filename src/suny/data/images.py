@@ -132,7 +132,8 @@ def _opened(
     except Image.DecompressionBombError as err:
         raise ImageTooLargeError(f"{name}: too many pixels to decode ({err}); downscale it first") from err
     except READ_ERRORS as err:
-        raise ImageError(f"{name}: not a readable image ({err})") from err
+        reason = "not a format PIL reads" if isinstance(err, UnidentifiedImageError) else err
+        raise ImageError(f"{name}: not a readable image ({reason})") from err
 
 
 def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:

@@ -120,12 +120,20 @@ class Explanation:
         moved: dict[str, Any] = {name: value.to(device) for name, value in self.tensors().items()}
         return replace(self, **moved)
 
-    def save_npz(self, path: str | Path) -> None:
-        """The three maps and every per-cause vector as float32 arrays in one ``.npz`` file."""
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What :meth:`save_npz` writes: :meth:`numpy` and the sets F_N and F_S (int64).
+
+        Returns:
+            Array name -> array.
+        """
         arrays = self.numpy()
         arrays["necessary_set"] = np.asarray(self.necessary_set, dtype=np.int64)
         arrays["sufficient_set"] = np.asarray(self.sufficient_set, dtype=np.int64)
-        np.savez_compressed(path, allow_pickle=False, **arrays)
+        return arrays
+
+    def save_npz(self, path: str | Path) -> None:
+        """The three maps and every per-cause vector as float32 arrays in one ``.npz`` file."""
+        np.savez_compressed(path, allow_pickle=False, **self.arrays())
 
     def save_json(self, path: str | Path) -> None:
         """Write :meth:`summary` to ``path`` as JSON."""
