@@ -1,13 +1,20 @@
 """What a caller sees of a SUNY run while it goes, and how it stops one.
 
-:class:`~suny.method.Suny`'s ``on_progress`` is called with the interventions made so far after
-every forward pass; raising from it (:class:`~suny.errors.Cancelled`) ends the run there::
+:class:`~suny.method.Suny`'s ``on_progress`` is called with the interventions made so far in the
+run (answers known or cached included) after every forward pass and at the end of every batch of
+interventions; :meth:`~suny.method.Suny.planned_interventions` is their total. Raising from it
+(:class:`~suny.errors.Cancelled`, say, when a user asked) stops the run: the exception reaches the
+caller before another forward pass, and the model keeps its train/eval flags and has no hook of the
+run left::
 
     def check(done: int) -> None:
         if stop.is_set():
             raise Cancelled("stopped by the user")
 
     Suny(model, on_progress=check).explain(image)
+
+The baselines (:func:`suny.registry.create_method`) have no such callback: a caller running
+several methods stops between them.
 """
 
 from __future__ import annotations

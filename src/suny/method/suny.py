@@ -94,12 +94,8 @@ class Suny:
         precision: of the interventions' forward passes (:mod:`suny.engine.precision`).
         seed: of the Shapley sampling (same seed, same result).
         progress: a progress bar (None: only on a terminal).
-        on_progress: called with the interventions made so far in the current run (answers known
-            or cached included) after every forward pass and at the end of every batch of
-            interventions; :meth:`planned_interventions` is their total. It may stop the run by
-            raising (:class:`~suny.errors.Cancelled`, say, when a user asked): the exception
-            reaches the caller after at most one more forward pass, and the model keeps its
-            train/eval flags and has no hook of the run left.
+        on_progress: told the interventions made so far after every forward pass (of at most
+            :meth:`planned_interventions`); raising from it stops the run (:mod:`suny.method.progress`).
     """
 
     def __init__(
@@ -198,14 +194,9 @@ class Suny:
         return self._prepare(image, progress=False)[0]
 
     def planned_interventions(self, num_causes: int, classes: int = 1) -> int | None:
-        """The interventions an explanation asks for at most (fewer where coalitions are known).
+        """The interventions explaining ``classes`` classes over ``num_causes`` causes asks for.
 
-        Args:
-            num_causes: K, the causes of the layer (``prepare(image).num_causes``).
-            classes: the classes explained from one set of singleton interventions.
-
-        Returns:
-            Their number; None with the screen, which decides how many as it goes.
+        At most (fewer where coalitions are known); None with the screen, which decides as it goes.
         """
         if self.search == "screen":
             return None
