@@ -72,6 +72,7 @@ class Client:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.model = "efficientnet-lite0"
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
@@ -134,8 +135,6 @@ class Client:
         self.request(f"/api/results/{result_id}/overlay.png")
         self.request(f"/api/results/{result_id}/values.bin")
         return result_id, bool(job["cached"])
-
-    model = "efficientnet-lite0"
 
 
 # ------------------------------------------------------------------------------- the server

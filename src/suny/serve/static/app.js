@@ -533,6 +533,7 @@ function setUpHover(card, overlay, result, values) {
   const { width, height } = result;
   const suny = result.kind === "suny";
   const slot = $(".readout-slot", card);
+  const marker = $(".marker", card);
   overlay.addEventListener("pointermove", (event) => {
     const box = overlay.getBoundingClientRect();
     if (!box.width || !box.height) return;
@@ -540,13 +541,19 @@ function setUpHover(card, overlay, result, values) {
     const row = Math.min(height - 1, Math.max(0, Math.floor(((event.clientY - box.top) / box.height) * height)));
     const index = row * width + column;
     if (ui.readout.parentElement !== slot) slot.append(ui.readout);
+    marker.style.left = `${event.clientX - box.left}px`;
+    marker.style.top = `${event.clientY - box.top}px`;
+    marker.hidden = false;
     ui.readout.dataset.method = result.method;
     ui.readout.classList.remove("stale");
     ui.readout.textContent = suny
       ? `N ${fixed(values[index])} · S ${fixed(values[width * height + index])}`
       : `value ${fixed(values[index])}`;
   });
-  overlay.addEventListener("pointerleave", () => ui.readout.classList.add("stale"));
+  overlay.addEventListener("pointerleave", () => {
+    ui.readout.classList.add("stale");
+    marker.hidden = true;
+  });
 }
 
 function showCauses(card, result) {
