@@ -193,6 +193,10 @@ def test_a_folder_is_listed_without_links_that_leave_it(tmp_path: Path) -> None:
             ("sub/a.jpg", "folder"),
         ]
         assert listed[1]["image_id"] == content_id(photo(1))
+        photo(1).save(folder / "copy.png")  # the same picture again: listed once
+        (folder / "sub" / "a.jpg").unlink()  # gone: listed no more
+        assert client.get("/api/images").json() == listed[:2]
+        assert client.get(f"/api/images/{listed[2]['image_id']}/image.png").status_code == 404
         secret = content_id(photo(3))
         assert client.get(f"/api/images/{secret}/image.png").status_code == 404
         shown = client.get(f"/api/images/{listed[1]['image_id']}/image.png").content
@@ -549,14 +553,29 @@ def test_a_second_look_is_answered_from_the_store_also_after_a_restart(tmp_path:
         again, replay = run_job(client, sample_id(client), "suny-filter", target=2)
         other, _ = run_job(client, sample_id(client), "suny-filter", target=3)
         record = client.get(f"/api/results/{ended[-1][1]['result_id']}").json()
+        body = {"image_id": sample_id(client), "model": TOY, "method": "suny-filter", "target": 4}
+        twice = [client.post("/api/jobs", json=body).json() for _ in range(2)]  # before the first ran
+        once, repeated = (events(client, job["job_id"]) for job in twice)
     assert (first["cached"], again["cached"], other["cached"]) == (False, True, False)
     assert replay == [ended[-1]]  # only the end: nothing computed
+    assert twice[0]["cached"] is False and once[0][0] == "progress"
+    assert repeated == [once[-1]]  # the second found the first's result (when its turn came, or at once)
     with TestClient(create_app(settings(tmp_path))) as client:
         start = time.perf_counter()
         restarted, replay = run_job(client, sample_id(client), "suny-filter", target=2)
         seconds = time.perf_counter() - start
         assert restarted["cached"] is True and replay == [ended[-1]] and seconds < 1.0
         assert client.get(f"/api/results/{ended[-1][1]['result_id']}").json() == record
+
+
+def test_the_search_is_part_of_the_key_and_the_screen_plans_no_total(tmp_path: Path) -> None:
+    with TestClient(create_app(settings(tmp_path))) as client:
+        _, exhaustive = run_job(client, sample_id(client), "suny-feature", target=1)
+    with TestClient(create_app(settings(tmp_path, search="screen"))) as client:
+        job, screened = run_job(client, sample_id(client), "suny-feature", target=1)
+        assert job["cached"] is False and screened[0] == ("progress", {"done": 0, "total": None})
+        assert screened[-1][0] == "result" and screened[-1] != exhaustive[-1]
+        assert exhaustive[0] == ("progress", {"done": 0, "total": 2 * 6 + 2 * 2**4})
 
 
 def test_two_sessions_see_only_their_own_uploads_jobs_and_results(tmp_path: Path) -> None:

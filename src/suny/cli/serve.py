@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         logger.warning("listening on %s: other machines can reach this server", host)
     if not args.no_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
-    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listener])
+    # A page's event stream lasts as long as its job: a shutdown waits 3 s for them, then ends them.
+    uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3)).run(sockets=[listener])
     return 0
 
 

@@ -162,7 +162,10 @@ class Explainer:
         self.models = ModelPool(settings)
 
     def run(self, request: JobRequest, picture: Image.Image, progress: Progress) -> str:
-        """Compute ``request`` on ``picture``, keep the result and return its id."""
+        """Compute ``request`` on ``picture``, keep the result and return its id (at once where
+        the store has it: a job asked for twice before its first run ended)."""
+        if self.store.has_result(request.result_id):
+            return request.result_id
         with self.models.using(request.model) as model, stop_points(model, progress.check):
             image = model.preprocess(picture).to(model.device)
             method = build_method(request.method, model, request.layer, self.settings)

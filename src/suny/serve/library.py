@@ -71,6 +71,7 @@ class ImageLibrary:
         self._folder_ids: dict[str, Path] = {}
         self._scanned: dict[Path, tuple[tuple[int, int], str | None]] = {}
         self._lock = threading.Lock()
+        self._scan()  # the folder's ids are known before the first listing (results refer to them)
 
     def entries(self, session: str) -> list[ImageEntry]:
         """Every image ``session`` may pick: the sample, the folder's, then its uploads in order."""
@@ -116,10 +117,11 @@ class ImageLibrary:
         return image
 
     def _scan(self) -> list[tuple[str, str]]:
-        """(id, name) of the folder's images, by path; a file is read again only once it changed."""
+        """(id, name) of the folder's images, by path, each picture once; a file is read again only
+        once it changed, and the ids of files gone are forgotten."""
         if self.folder is None:
             return []
-        found = []
+        found: dict[str, Path] = {}
         with self._lock:
             for path in sorted(self.folder.rglob("*")):
                 if not is_image_file(path):
@@ -131,9 +133,9 @@ class ImageLibrary:
                     self._scanned[path] = (stamp, None if picture is None else content_id(picture))
                 image_id = self._scanned[path][1]
                 if image_id is not None:
-                    self._folder_ids[image_id] = path
-                    found.append((image_id, path.relative_to(self.folder).as_posix()))
-        return found
+                    found.setdefault(image_id, path)
+            self._folder_ids = found
+        return [(image_id, path.relative_to(self.folder).as_posix()) for image_id, path in found.items()]
 
     def _read(self, path: Path) -> Image.Image | None:
         """The kept picture of a folder's file; None where it cannot be read or is a link that
