@@ -640,6 +640,10 @@ async function init() {
     state.config = config;
     ui.version.textContent = config.version ? `v${config.version}` : "";
     ui.storeLink.hidden = !config.bench_store;
+    if (config.upload_limit_bytes) {
+      const mib = config.upload_limit_bytes / 2 ** 20;
+      ui.upload.title = `the largest upload: ${mib >= 1 ? mib.toFixed(0) : mib.toFixed(1)} MiB`;
+    }
     for (const model of config.models || []) {
       ui.model.append(el("option", { text: model, attrs: { value: model, selected: model === config.default_model } }));
     }
