@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -39,13 +38,11 @@ from suny.serve.sessions import SessionMiddleware, session_of
 from suny.serve.settings import ServeSettings
 from suny.serve.store_view import StoreView, file_in
 from suny.serve.uploads import decode_upload, read_upload
-from suny.visualisation import load_concepts, top_predictions
+from suny.visualisation import load_concepts
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Seconds between two looks at a job for new events.
 EVENT_POLL = 0.05
-#: Predictions kept in memory ((image, model) -> top 5).
-PREDICTIONS_KEPT = 256
 #: The page's script and styles come from this server only.
 PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'"
@@ -75,8 +72,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
     models.get(settings.model)
     explainer = Explainer(settings, store, load_concepts(settings.concepts) if settings.concepts else {})
     view = None if settings.bench_store is None else StoreView(settings.bench_store)
-    predicted: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
-    predicted_lock = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,18 +108,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     def predictions(image_id: str, session: str, model_name: str) -> list[dict[str, Any]]:
         if not library.visible(image_id, session):
             raise not_found("image")
-        key = (image_id, model_name)
-        with predicted_lock:
-            if key in predicted:
-                return predicted[key]
-        picture = picture_of(image_id, session)
-        with models.using(model_name) as model:
-            top = [asdict(score) for score in top_predictions(model, model.preprocess(picture))]
-        with predicted_lock:
-            predicted[key] = top
-            while len(predicted) > PREDICTIONS_KEPT:
-                predicted.popitem(last=False)
-        return top
+        return models.predictions(model_name, image_id, lambda: picture_of(image_id, session))
 
     def result_of(result_id: str, session: str) -> StoredResult:
         result = store.result(result_id) if CONTENT_ID.fullmatch(result_id) else None
@@ -215,24 +199,23 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/api/images/{image_id}/predictions")
     def image_predictions(image_id: str, request: Request, model: str | None = None) -> dict[str, Any]:
-        return {
-            "predictions": predictions(image_id, session_of(request), models.check(model or settings.model))
-        }
+        return {"predictions": predictions(image_id, session_of(request), model or settings.model)}
 
     # ---------------------------------------------------------------------------------- jobs
     @app.post("/api/jobs", status_code=202)
     def submit(body: JobBody, request: Request) -> dict[str, Any]:
         session = session_of(request)
-        picture = picture_of(body.image_id, session)
-        models.check(body.model)
         target = body.target
-        if target is None:
+        if target is None:  # also the image's 404 and the model's
             target = int(predictions(body.image_id, session, body.model)[0]["index"])
+        elif not library.visible(body.image_id, session):
+            raise not_found("image")
         with models.using(body.model) as model:
             method = build_method(body.method, model, body.layer, settings)
         job_request = JobRequest.plan(body.image_id, body.model, method, body.method, target, settings)
-        job = jobs.submit(session, job_request, picture, cached=store.has_result(job_request.result_id))
-        return {"job_id": job.job_id, "cached": job.finished}
+        cached = store.has_result(job_request.result_id)
+        job = jobs.submit(session, job_request, None if cached else picture_of(body.image_id, session))
+        return {"job_id": job.job_id, "cached": cached}
 
     @app.get("/api/jobs/{job_id}/events")
     def events(job_id: str, request: Request) -> StreamingResponse:

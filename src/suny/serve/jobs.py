@@ -114,9 +114,11 @@ class JobManager:
         self._worker = threading.Thread(target=self._work, name="suny-serve-jobs", daemon=True)
         self._worker.start()
 
-    def submit(self, session: str, request: JobRequest, picture: Image.Image, cached: bool) -> Job:
-        """A new job of ``session``; a ``cached`` one is finished already (its result is stored)."""
-        job = Job(session, request, None if cached else picture)
+    def submit(self, session: str, request: JobRequest, picture: Image.Image | None) -> Job:
+        """A new job of ``session`` on ``picture``; without one, the store has the job's result and
+        the job is finished at once."""
+        job = Job(session, request, picture)
+        cached = picture is None
         if cached:
             job.finish("result", {"result_id": request.result_id})
         elif self._queue.qsize() >= MAX_WAITING:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
 
 import torch
+from PIL import Image
 
 from suny.errors import ModelError
 from suny.models import ImageClassifier
 from suny.serve.settings import ServeSettings
+from suny.visualisation import top_predictions
+
+#: Top-5 lists kept in memory, by (image, model).
+PREDICTIONS_KEPT = 256
 
 
 class UnknownModelError(ModelError):
@@ -32,6 +40,7 @@ class ModelPool:
         self._models: dict[str, ImageClassifier] = {}
         self._locks = {name: threading.Lock() for name in settings.models}
         self._loading = threading.Lock()
+        self._predicted: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
 
     def check(self, name: str) -> str:
         """``name`` when it is offered, else an :class:`UnknownModelError` listing the offered ones."""
@@ -62,3 +71,20 @@ class ModelPool:
         model = self.get(name)
         with self._locks[name]:
             yield model
+
+    def predictions(
+        self, name: str, image_id: str, picture: Callable[[], Image.Image]
+    ) -> list[dict[str, Any]]:
+        """The top 5 classes ({index, name, probability}) of model ``name`` for the image
+        ``image_id``, whose ``picture()`` is read only when they are not known yet."""
+        key = (image_id, self.check(name))
+        with self._loading:
+            if key in self._predicted:
+                return self._predicted[key]
+        with self.using(name) as model:
+            top = [asdict(score) for score in top_predictions(model, model.preprocess(picture()))]
+        with self._loading:
+            self._predicted[key] = top
+            while len(self._predicted) > PREDICTIONS_KEPT:
+                self._predicted.popitem(last=False)
+        return top
