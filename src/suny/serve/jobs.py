@@ -142,7 +142,7 @@ class JobManager:
 
     @staticmethod
     def cancel(job: Job) -> None:
-        """Stop ``job``: at once if it waits, at its next forward pass if it runs."""
+        """Stop ``job``: at once if it waits, after the layer it computes if it runs."""
         job.cancelled.set()
         if not job.started:
             job.finish("cancelled", {})
