@@ -142,11 +142,16 @@ def browser() -> Iterator[Browser]:
 
 def new_session(browser: Browser, server: Server) -> tuple[BrowserContext, Page, list[str]]:
     """A browser context (its own cookie) with the page open and ready; the page's uncaught errors
-    are collected in the list."""
+    and any request that leaves the server (a CDN, ...) are collected in the list."""
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    local = (server.url + "/", "data:", "blob:")
+    page.on(
+        "request",
+        lambda request: None if request.url.startswith(local) else errors.append(f"fetched {request.url}"),
+    )
     page.goto("/")
     expect(page.locator("#status")).to_have_text("ready", timeout=120_000)
     return context, page, errors
