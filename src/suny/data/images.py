@@ -31,6 +31,9 @@ MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 10**9
 MAX_SIDE = 65_535
 
 
+#: Pixels converted at a time from a deep grayscale image to 8 bits.
+BLOCK_PIXELS = 2**20
+
 #: What PIL raises on a file it cannot read (a decompression bomb is none of these).
 READ_ERRORS = (
     UnidentifiedImageError,
@@ -146,7 +149,7 @@ def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any PIL mode to 8-bit RGB (transparency composited over white)."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        image = Image.fromarray(_to_uint8(np.asarray(image, dtype=np.float64)))
+        image = Image.fromarray(_to_uint8(np.asarray(image)))
     if image.mode in ("P", "PA", "LA", "RGBA", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -156,14 +159,24 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
     """Deep grayscale to 8 bits: 16-bit data by its full range 0..65535, anything else by [0, 1]
-    when it lies there, else by its own minimum and maximum."""
+    when it lies there, else by its own minimum and maximum. Computed in float64 a block of
+    :data:`BLOCK_PIXELS` at a time: a whole large image in float64 would take gigabytes."""
     low, high = float(array.min()), float(array.max())
-    if low >= 0 and high > 1 and high <= 65535 and np.all(array == np.round(array)):
+    if low >= 0 and high > 1 and high <= 65535 and _integral(array):
         low, high = 0.0, 65535.0
     elif low >= 0 and high <= 1:
         low, high = 0.0, 1.0
-    scaled = (array - low) / (high - low) if high > low else np.zeros_like(array)
-    return np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
+    result = np.zeros(array.shape, dtype=np.uint8)
+    if high > low:
+        rows = max(1, BLOCK_PIXELS // max(1, array.shape[-1]))
+        for start in range(0, array.shape[0], rows):
+            scaled = (array[start : start + rows].astype(np.float64) - low) / (high - low)
+            result[start : start + rows] = np.round(np.clip(scaled, 0.0, 1.0) * 255)
+    return result
+
+
+def _integral(array: np.ndarray) -> bool:
+    return np.issubdtype(array.dtype, np.integer) or bool(np.all(array == np.round(array)))
 
 
 def sample_image() -> Image.Image:
