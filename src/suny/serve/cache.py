@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,8 @@ class StoredResult:
     record: dict[str, Any]
     summary: dict[str, Any]
     npz: bytes
+    #: Pictures drawn from it by name, kept while the result is (:mod:`suny.serve.results`).
+    pictures: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def arrays(self) -> dict[str, np.ndarray]:

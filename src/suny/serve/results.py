@@ -31,11 +31,15 @@ def is_suny(result: StoredResult) -> bool:
 
 
 def overlay_png(result: StoredResult) -> bytes:
-    """The result's maps over its image."""
-    arrays = result.arrays
-    if is_suny(result):
-        return png(overlay_bivariate(arrays["image"], arrays["necessity_map"], arrays["sufficiency_map"]))
-    return png(overlay_heatmap(arrays["image"], arrays["map"]))
+    """The result's maps over its image (drawn once per result in memory)."""
+    if "overlay" not in result.pictures:
+        arrays = result.arrays
+        if is_suny(result):
+            picture = overlay_bivariate(arrays["image"], arrays["necessity_map"], arrays["sufficiency_map"])
+        else:
+            picture = overlay_heatmap(arrays["image"], arrays["map"])
+        result.pictures["overlay"] = png(picture)
+    return result.pictures["overlay"]
 
 
 def values_bin(result: StoredResult) -> bytes:
