@@ -7,13 +7,16 @@ and no intervention: one forward pass per image (the causes' descriptions), the 
 surrogate. Per setting it gives what the live run would: F_N and F_S against the exhaustive
 search's, and the exact singleton interventions made (the screen's share of the 2K).
 
-Procedure (fixed before looking at the results): the settings are every combination of
-``confidence`` (the least width of the upper bound, in standard deviations: 3 is the default),
-``initial`` (exact evaluations before the first fit: 24) and ``batch`` (per round: 8) below;
-every setting's agreement and cost are reported, and the tuning rule names the cheapest setting
-(fewest interventions) whose F_N and F_S are both the exhaustive search's on at least 95% of the
-images. The images are split by id order into a tuning half (first) and a held-out half; the rule
-looks at the tuning half only and the held-out half says whether its choice carries over.
+Procedure (fixed before looking at the results): the settings are every combination of the
+surrogate's scale (:data:`suny.method.screening.SCALES`), ``confidence`` (the least width of the
+upper bound, in standard deviations: 3 is the default), ``initial`` (exact evaluations before the
+first fit: 24) and ``batch`` (per round: 8) below; every setting's agreement and cost are
+reported, and the tuning rule names the cheapest setting (fewest interventions) whose F_N and F_S
+are both the exhaustive search's on at least 95% of the tuning images. The tuning images are the
+42 crops whose effects were saved when the candidates were last changed (2026-12-06 11:45, when
+"log-sufficiency" was added after the first replay showed log-ratio's F_N misses were near-ties
+of E_N close to 1: ``replay-tuning-ids.txt``); every crop saved later is held out, and says whether
+the choice carries over.
 
 The replay is checked against the live screen: with the default setting it must choose the sets
 ``images.csv`` recorded for the same image (printed as "replay = live").
@@ -187,7 +190,8 @@ def main() -> None:
     ]
     rows = [row for path in paths for row in image_rows(model, path, samples, settings)]
     ids = [path.stem for path in paths]
-    tuning, held_out = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    frozen = set((OUT / "replay-tuning-ids.txt").read_text().split())
+    tuning, held_out = [i for i in ids if i in frozen], [i for i in ids if i not in frozen]
     live = live_sets(model.name)
     replayed = {r["image_id"]: (r["same_necessary"], r["same_sufficient"]) for r in rows if matches(r, LIVE)}
     agreeing = sum(live[i] == replayed[i] for i in ids if i in live)
@@ -202,10 +206,10 @@ def main() -> None:
         f"Replay = live: with the live run's setting ({LIVE}) the replay chooses the same sets as "
         f"`images.csv` on {agreeing} of {sum(i in live for i in ids)} images.",
     ]
-    for title, part in (("tuning half", tuning), ("held-out half", held_out), ("all", ids)):
+    for title, part in (("tuning images", tuning), ("held-out images", held_out), ("all", ids)):
         lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, settings, part)]
     choice = chosen_setting(rows, settings, tuning)
-    lines += ["", f"**The rule's choice on the tuning half:** {choice}."]
+    lines += ["", f"**The rule's choice on the tuning images:** {choice}."]
     text = "\n".join(lines) + "\n"
     (OUT / f"replay-{model.name}.md").write_text(text, encoding="utf-8")
     write_rows(OUT / f"replay-{model.name}.csv", rows)

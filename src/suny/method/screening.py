@@ -52,15 +52,30 @@ JITTER = 1e-6
 TINY_RATIO = 1e-30
 
 Game = Literal["necessity", "sufficiency"]
-Scale = Literal["effect", "log-ratio"]
+Scale = Literal["effect", "log-ratio", "log-sufficiency"]
+
+
+def _effect(effects: Tensor) -> Tensor:
+    return effects
+
+
+def _log_removed_ratio(effects: Tensor) -> Tensor:
+    """``log(p / p(remove)) = -log(1 - E_N)``."""
+    return -torch.log((1 - effects).clamp_min(TINY_RATIO))
+
+
+def _log_kept_ratio(effects: Tensor) -> Tensor:
+    """``log(p(keep) / p) = log E_S``."""
+    return torch.log(effects.clamp_min(TINY_RATIO))
+
+
 #: What the surrogate fits, per scale and game: an increasing function of the effect, so the top
-#: sets are those of the effects; "log-ratio" is ``log(p / p(remove))`` and ``log(p(keep) / p)``.
+#: sets are those of the effects. "log-ratio" fits the log of both probability ratios;
+#: "log-sufficiency" only E_S's (an unbounded ratio with a heavy tail), E_N as it is (at most 1).
 SCALES: dict[Scale, dict[Game, Callable[[Tensor], Tensor]]] = {
-    "effect": {"necessity": lambda effects: effects, "sufficiency": lambda effects: effects},
-    "log-ratio": {
-        "necessity": lambda effects: -torch.log((1 - effects).clamp_min(TINY_RATIO)),
-        "sufficiency": lambda effects: torch.log(effects.clamp_min(TINY_RATIO)),
-    },
+    "effect": {"necessity": _effect, "sufficiency": _effect},
+    "log-ratio": {"necessity": _log_removed_ratio, "sufficiency": _log_kept_ratio},
+    "log-sufficiency": {"necessity": _effect, "sufficiency": _log_kept_ratio},
 }
 
 
