@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from screening_replay import save_effects
+from torch import Tensor
 
 from suny import Suny, load_model
 from suny.data import ilsvrc_kaggle
@@ -47,6 +47,8 @@ from suny.report.paired import difference_cell
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "screening"
+#: Where each image's exact singleton effects go (the exhaustive search's, per target).
+EFFECTS = OUT / "effects"
 SEARCHES = ("exhaustive", "screen")
 SCORES = ("deletion_auc", "insertion_auc", "overall", "pointing", "attack_flip", "attack_size")
 METRICS = ("deletion", "insertion", "attack", "pointing")
@@ -62,6 +64,21 @@ def explain(model, image: torch.Tensor, targets: list[int], search: str, batch_s
     chosen = suny.set_search(causes, start)
     explanations = [suny.explain_class(causes, chosen, t) for t in targets]
     return explanations, causes.forward_passes, time.perf_counter() - start
+
+
+def save_effects(
+    model_name: str, image_id: str, targets: list[int], effects: list[tuple[Tensor, Tensor]]
+) -> None:
+    """Every cause's exact singleton effects (the exhaustive search's), for replaying the screen
+    offline with other settings (``benchmarks/screening_replay.py``): ``effects/MODEL/ID.npz``."""
+    folder = EFFECTS / model_name
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        folder / f"{image_id}.npz",
+        targets=np.array(targets),
+        necessity=torch.stack([necessity for necessity, _ in effects]).double().numpy(),
+        sufficiency=torch.stack([sufficiency for _, sufficiency in effects]).double().numpy(),
+    )
 
 
 def largest_difference(first: list[Explanation], second: list[Explanation], field: str) -> float:
@@ -85,39 +102,44 @@ def image_row(model, sample, settings: ScoringSettings, batch_size: int | None) 
         "model": model.name,
         "image_id": sample.image_id,
         "targets": len(targets),
+        "exhaustive_passes": exhaustive_passes,
+        "screen_passes": screened_passes,
+        "exhaustive_seconds": round(exhaustive_seconds, 3),
+        "screen_seconds": round(screened_seconds, 3),
+    }
+    return row | compared(
+        model, sample, image, predicted, {"exhaustive": exhaustive, "screen": screened}, settings
+    )
+
+
+def compared(
+    model, sample, image: torch.Tensor, predicted: int, explanations: dict[str, list[Explanation]], settings
+) -> dict:
+    """Whether both searches chose the same sets for every class of one image, their maps' largest
+    differences, and each search's metrics (mean over the classes; scored once where equal)."""
+    exhaustive, screened = explanations["exhaustive"], explanations["screen"]
+    row = {
         "same_necessary": all(
             set(a.necessary_set) == set(b.necessary_set) for a, b in zip(exhaustive, screened)
         ),
         "same_sufficient": all(
             set(a.sufficient_set) == set(b.sufficient_set) for a, b in zip(exhaustive, screened)
         ),
-        "exhaustive_passes": exhaustive_passes,
-        "screen_passes": screened_passes,
-        "exhaustive_seconds": round(exhaustive_seconds, 3),
-        "screen_seconds": round(screened_seconds, 3),
         **{
             f"max_difference_{field}": largest_difference(exhaustive, screened, field)
             for field in ("necessity_map", "sufficiency_map", "combined_map")
         },
     }
-    maps = {search: torch.stack([e.combined_map for e in results[search][0]]) for search in SEARCHES}
-    if row["max_difference_combined_map"] > 0:
-        scored = score_maps(
-            model, sample, image, targets, maps, dict.fromkeys(maps, METRICS), settings, predicted
-        )
-        values = {search: scored[search].values() for search in SEARCHES}
-    else:
-        scored = score_maps(
-            model,
-            sample,
-            image,
-            targets,
-            {"exhaustive": maps["exhaustive"]},
-            {"exhaustive": METRICS},
-            settings,
-            predicted,
-        )
-        values = dict.fromkeys(SEARCHES, scored["exhaustive"].values())
+    targets = [e.target for e in exhaustive]
+    differ = row["max_difference_combined_map"] > 0
+    maps = {
+        search: torch.stack([e.combined_map for e in explanations[search]])
+        for search in (SEARCHES if differ else ("exhaustive",))
+    }
+    scored = score_maps(
+        model, sample, image, targets, maps, dict.fromkeys(maps, METRICS), settings, predicted
+    )
+    values = {search: scored[search if differ else "exhaustive"].values() for search in SEARCHES}
     for search in SEARCHES:
         for score in SCORES:
             row[f"{search}_{score}"] = float(values[search][score].float().nanmean())
@@ -139,12 +161,21 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def append_row(path: Path, row: dict) -> None:
-    new = not path.is_file()
+    """Append ``row`` under the file's header (its columns in the header's order), or start the file."""
+    header = path.read_text(encoding="utf-8").splitlines()[0].split(",") if path.is_file() else None
     with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        if new:
+        writer = csv.DictWriter(handle, fieldnames=header or list(row))
+        if header is None:
             writer.writeheader()
         writer.writerow(row)
+
+
+def moved_cell(differences: np.ndarray) -> tuple[str, bool]:
+    """The paired differences' mean ± standard error (✗: moved by more than one), and whether it moved."""
+    cell = difference_cell(differences[np.isfinite(differences)])
+    error = cell.error if cell.error is not None and math.isfinite(cell.error) else math.nan
+    moved = abs(cell.value) > error if error > 0 else abs(cell.value) > 0
+    return f"{cell.value:+.4f} ± {error:.4f}{' ✗' if moved else ''}", moved
 
 
 def summary_lines(rows: list[dict]) -> tuple[list[str], bool]:
@@ -163,13 +194,11 @@ def summary_lines(rows: list[dict]) -> tuple[list[str], bool]:
         seconds = [np.mean([row[f"{search}_seconds"] for row in mine]) for search in SEARCHES]
         cells = []
         for score in SCORES:
-            differences = np.array([row[f"screen_{score}"] - row[f"exhaustive_{score}"] for row in mine])
-            differences = differences[np.isfinite(differences)]
-            cell = difference_cell(differences)
-            error = cell.error if cell.error is not None and math.isfinite(cell.error) else math.nan
-            moved = abs(cell.value) > error if error > 0 else abs(cell.value) > 0
+            text, moved = moved_cell(
+                np.array([row[f"screen_{score}"] - row[f"exhaustive_{score}"] for row in mine])
+            )
             default &= not moved
-            cells.append(f"{cell.value:+.4f} ± {error:.4f}{' ✗' if moved else ''}")
+            cells.append(text)
         share = sum(both) / n
         default &= share >= AGREEMENT
         lines.append(

@@ -36,15 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from screening_agreement import EFFECTS, SCORES, compared, moved_cell, save_effects
 from torch import Tensor
 
 from suny import Suny, load_model
 from suny.data import ilsvrc_kaggle
 from suny.engine import compiled_passes
 from suny.engine.hardware import describe_device
-from suny.evaluation import predicted_class, preprocessed_image
+from suny.evaluation import ScoringSettings, predicted_class, preprocessed_image
 from suny.method.screening import SCALES, ScreenSetting
-from suny.method.search import MODES, ScreenedSearch, top_set
+from suny.method.search import MODES, ScreenedSearch, Selection, SetSearch, top_set
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc-val-crops"
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "screening"
@@ -52,26 +53,11 @@ CONFIDENCES = (2.0, 3.0, 4.0, 6.0)
 INITIALS = (24,)
 BATCHES = (8,)
 SIZE = 4
+#: Interventions per forward pass, as in the live run (``--batch-size 4``).
+BATCH_SIZE = 4
 AGREEMENT = 0.95
 #: The setting of the live run whose sets ``images.csv`` holds.
 LIVE = ScreenSetting(initial=24, batch=8, confidence=3.0, scale="effect")
-#: Where each image's exact singleton effects go (the exhaustive search's, per target).
-EFFECTS = OUT / "effects"
-
-
-def save_effects(
-    model_name: str, image_id: str, targets: list[int], effects: list[tuple[Tensor, Tensor]]
-) -> None:
-    """Every cause's exact singleton effects (the exhaustive search's), for replaying the screen
-    offline with other settings (``benchmarks/screening_replay.py``): ``effects/MODEL/ID.npz``."""
-    folder = EFFECTS / model_name
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        folder / f"{image_id}.npz",
-        targets=np.array(targets),
-        necessity=torch.stack([necessity for necessity, _ in effects]).double().numpy(),
-        sufficiency=torch.stack([sufficiency for _, sufficiency in effects]).double().numpy(),
-    )
 
 
 def collect(model, samples: list, batch_size: int) -> None:
@@ -122,6 +108,66 @@ def image_rows(model, path: Path, samples: dict, settings: list[ScreenSetting]) 
             }
         )
     return rows
+
+
+class ReplayedSearch(SetSearch):
+    """A search whose effects per class are known (NaN where it made no intervention)."""
+
+    def __init__(self, effects: dict[int, tuple[Tensor, Tensor]]) -> None:
+        self.effects = effects
+
+    def select(self, target: int, size: int) -> Selection:
+        necessity, sufficiency = self.effects[target]
+        return Selection(necessity, sufficiency, top_set(necessity, size), top_set(sufficiency, size))
+
+
+def metric_row(model, sample, setting: ScreenSetting) -> dict:
+    """What ``screening_agreement.py`` measures of one image (sets, maps, metrics), with the
+    screen's effects replayed under ``setting``: the coalitions and maps are computed as live."""
+    saved = np.load(EFFECTS / model.name / f"{sample.image_id}.npz")
+    image = preprocessed_image(model, sample)
+    suny = Suny(model, batch_size=BATCH_SIZE)
+    causes = suny.prepare(image)
+    search = ScreenedSearch(causes, setting=setting)  # type: ignore[arg-type]
+    effects: dict[str, dict[int, tuple[Tensor, Tensor]]] = {"exhaustive": {}, "screen": {}}
+    for index, target in enumerate(saved["targets"].tolist()):
+        exact = {mode: torch.from_numpy(saved[game][index]) for mode, game in MODES.items()}
+        effects["exhaustive"][target] = (exact["remove"], exact["keep"])
+        necessity, sufficiency = (search.screen(lambda c: exact[m][c], SIZE, m) for m in MODES)  # noqa: B023
+        effects["screen"][target] = (necessity, sufficiency)
+    explanations = {
+        name: [suny.explain_class(causes, ReplayedSearch(chosen), t) for t in chosen]
+        for name, chosen in effects.items()
+    }
+    settings = ScoringSettings(batch_size=BATCH_SIZE)
+    return compared(model, sample, image, predicted_class(model, image), explanations, settings)
+
+
+def metric_lines(model, setting: ScreenSetting, rows: list[dict], samples: dict) -> list[str]:
+    """The paired metric differences of ``setting`` over every image replayed: zero where the sets
+    are the exhaustive search's (so are the maps), measured where not."""
+    mine = [row for row in rows if matches(row, setting)]
+    differing = [row for row in mine if not (row["same_necessary"] and row["same_sufficient"])]
+    measured = {row["image_id"]: metric_row(model, samples[row["image_id"]], setting) for row in differing}
+    cells = []
+    for score in SCORES:
+        differences = np.array(
+            [
+                measured[r["image_id"]][f"screen_{score}"] - measured[r["image_id"]][f"exhaustive_{score}"]
+                if r["image_id"] in measured
+                else 0.0
+                for r in mine
+            ]
+        )
+        cells.append(f"Δ {score} {moved_cell(differences)[0]}")
+    largest = max((m["max_difference_combined_map"] for m in measured.values()), default=0.0)
+    return [
+        f"Metrics of {setting} over the {len(mine)} images (screen − exhaustive, paired, ± standard "
+        f"error; ✗: moved by more than one): the sets differ on {len(differing)}, where the combined "
+        f"maps differ by up to {largest:.3f}.",
+        "",
+        *(f"- {cell}" for cell in cells),
+    ]
 
 
 def matches(row: dict, setting: ScreenSetting) -> bool:
@@ -188,7 +234,12 @@ def main() -> None:
         ScreenSetting(initial, batch, confidence, scale)
         for scale, confidence, initial, batch in itertools.product(SCALES, CONFIDENCES, INITIALS, BATCHES)
     ]
-    rows = [row for path in paths for row in image_rows(model, path, samples, settings)]
+    table_path = OUT / f"replay-{model.name}.csv"
+    rows = [row for row in read_replayed(table_path) if any(matches(row, s) for s in settings)]
+    for path in paths:  # only the (image, setting) pairs not replayed before
+        missing = [s for s in settings if not any(r["image_id"] == path.stem and matches(r, s) for r in rows)]
+        if missing:
+            rows += image_rows(model, path, samples, missing)
     ids = [path.stem for path in paths]
     frozen = set((OUT / "replay-tuning-ids.txt").read_text().split())
     tuning, held_out = [i for i in ids if i in frozen], [i for i in ids if i not in frozen]
@@ -210,10 +261,31 @@ def main() -> None:
         lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, settings, part)]
     choice = chosen_setting(rows, settings, tuning)
     lines += ["", f"**The rule's choice on the tuning images:** {choice}."]
+    if choice is not None:
+        lines += ["", *metric_lines(model, choice, rows, samples)]
     text = "\n".join(lines) + "\n"
     (OUT / f"replay-{model.name}.md").write_text(text, encoding="utf-8")
-    write_rows(OUT / f"replay-{model.name}.csv", rows)
+    write_rows(table_path, rows)
     print(text)
+
+
+def read_replayed(path: Path) -> list[dict]:
+    """The rows of an earlier replay, typed as :func:`image_rows` makes them."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    types = {
+        "initial": int,
+        "batch": int,
+        "confidence": float,
+        "interventions": int,
+        "exhaustive_interventions": int,
+    }
+    for row in rows:
+        row |= {key: kind(row[key]) for key, kind in types.items()}
+        row |= {key: row[key] == "True" for key in ("same_necessary", "same_sufficient")}
+    return rows
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
