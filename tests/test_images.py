@@ -98,3 +98,45 @@ def test_original_size_reads_the_header_of_a_huge_jpeg(tmp_path):
     assert load_image(path, min_side=256).size != (4000, 3000)  # decoded smaller: boxes need the header
     with pytest.raises(ImageError, match="no such file"):
         original_size(tmp_path / "absent.jpg")
+
+
+def encoded(image: Image.Image, format: str = "PNG", **options) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def test_each_conversion_comes_with_its_note():
+    """What the conversion to RGB changed, as suny serve tells its uploader: one note per case,
+    none for 8-bit RGB, and the image the same as load_image's."""
+    from suny.data.images import decode_image, decode_with_note
+
+    rgb = Image.new("RGB", (4, 4), (10, 200, 30))
+    keyed = Image.new("L", (4, 4), 7)
+    cases = {
+        "rgb.png": (encoded(rgb), None),
+        "rgb.jpg": (encoded(rgb, "JPEG"), None),
+        "deep.png": (
+            encoded(Image.fromarray(np.full((4, 4), 1000, np.uint16))),
+            "16-bit grayscale converted to 8-bit RGB",
+        ),
+        "float.tif": (
+            encoded(Image.fromarray(np.full((4, 4), 0.5, np.float32), mode="F"), "TIFF"),
+            "32-bit float grayscale converted to 8-bit RGB",
+        ),
+        "rgba.png": (encoded(rgb.convert("RGBA")), "transparency composited over white"),
+        "keyed.png": (encoded(keyed, transparency=7), "transparency composited over white"),
+        "palette.gif": (
+            encoded(rgb.convert("P", palette=Image.Palette.ADAPTIVE), "GIF"),
+            "palette converted to RGB",
+        ),
+        "gray.png": (encoded(keyed), "grayscale converted to RGB"),
+        "bw.png": (encoded(Image.new("1", (4, 4), 1)), "black-and-white converted to RGB"),
+        "cmyk.jpg": (encoded(Image.new("CMYK", (4, 4), (0, 50, 90, 10)), "JPEG"), "CMYK converted to RGB"),
+    }
+    for name, (data, note) in cases.items():
+        image, told = decode_with_note(data, name)
+        assert told == note, name
+        assert image.mode == "RGB" and np.array_equal(np.asarray(image), np.asarray(decode_image(data, name)))

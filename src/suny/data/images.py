@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,6 +33,19 @@ MAX_SIDE = 65_535
 
 #: Pixels converted at a time from a deep grayscale image to 8 bits.
 BLOCK_PIXELS = 2**20
+#: The modes of deep grayscale images (rescaled to 8 bits from their range), by their depth.
+DEEP_MODES = {
+    "I;16": "16-bit",
+    "I;16B": "16-bit",
+    "I;16L": "16-bit",
+    "I;16N": "16-bit",
+    "I": "32-bit integer",
+    "F": "32-bit float",
+}
+#: The modes composited over white (besides any image with a transparent colour).
+ALPHA_MODES = ("P", "PA", "LA", "RGBA", "La")
+#: What the other modes are called in a note (:func:`conversion_note`).
+MODE_NAMES = {"1": "black-and-white", "L": "grayscale", "P": "palette", "CMYK": "CMYK", "LAB": "Lab"}
 
 #: What PIL raises on a file it cannot read (a decompression bomb is none of these).
 READ_ERRORS = (
@@ -46,6 +59,13 @@ READ_ERRORS = (
 )
 
 
+class Decoded(NamedTuple):
+    """An image read as 8-bit RGB, and what that changed (:func:`conversion_note`)."""
+
+    image: Image.Image
+    note: str | None
+
+
 def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
     """Read ``path`` as an 8-bit RGB PIL image.
 
@@ -56,7 +76,7 @@ def load_image(path: str | Path, min_side: int | None = None) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
-    return _decoded(path, str(path), min_side, None, None)
+    return _decoded(path, str(path), min_side, None, None).image
 
 
 def decode_image(
@@ -80,6 +100,18 @@ def decode_image(
             :data:`MAX_SIDE`); nothing was decoded.
         ImageError: empty, not an image (of ``formats``), truncated or otherwise unreadable.
     """
+    return decode_with_note(data, name, min_side, max_pixels, formats).image
+
+
+def decode_with_note(
+    data: bytes,
+    name: str,
+    min_side: int | None = None,
+    max_pixels: int | None = None,
+    formats: tuple[str, ...] | None = None,
+) -> Decoded:
+    """:func:`decode_image`, with a note of what the conversion to 8-bit RGB changed (for a user
+    who uploaded the file)."""
     if not data:
         raise ImageError(f"{name}: empty file")
     return _decoded(io.BytesIO(data), name, min_side, max_pixels, formats)
@@ -91,13 +123,13 @@ def _decoded(
     min_side: int | None,
     max_pixels: int | None,
     formats: tuple[str, ...] | None,
-) -> Image.Image:
+) -> Decoded:
     """The one decoding path of files and bytes: checked size, JPEG draft, load, RGB."""
     with _opened(source, name, max_pixels, formats) as opened:
         if min_side is not None and opened.format == "JPEG":
             opened.draft("RGB", _draft_size(opened.size, min_side))
         opened.load()
-        return to_rgb(opened)
+        return Decoded(to_rgb(opened), conversion_note(opened))
 
 
 def original_size(path: str | Path) -> tuple[int, int]:
@@ -148,13 +180,31 @@ def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any PIL mode to 8-bit RGB (transparency composited over white)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if image.mode in DEEP_MODES:
         image = Image.fromarray(_to_uint8(np.asarray(image)))
-    if image.mode in ("P", "PA", "LA", "RGBA", "La") or "transparency" in image.info:
+    if _composited(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return image.convert("RGB")
+
+
+def _composited(image: Image.Image) -> bool:
+    """Whether :func:`to_rgb` composites ``image`` over white."""
+    return image.mode in ALPHA_MODES or "transparency" in image.info
+
+
+def conversion_note(image: Image.Image) -> str | None:
+    """What :func:`to_rgb` does to ``image``, in a few words for a user ("16-bit grayscale converted
+    to 8-bit RGB", "transparency composited over white"); None for an 8-bit RGB image, which it
+    keeps as it is. Read from the mode as :func:`to_rgb` reads it."""
+    if image.mode in DEEP_MODES:
+        return f"{DEEP_MODES[image.mode]} grayscale converted to 8-bit RGB"
+    if _composited(image) and (image.mode != "P" or "transparency" in image.info):
+        return "transparency composited over white"
+    if image.mode != "RGB":
+        return f"{MODE_NAMES.get(image.mode, image.mode)} converted to RGB"
+    return None
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
