@@ -204,20 +204,22 @@ def test_a_folder_is_listed_without_links_that_leave_it(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- uploads
-def accepted() -> dict[str, Image.Image]:
+def accepted() -> dict[str, tuple[Image.Image, str | None]]:
+    """name -> (picture, the note of the 201 answer)."""
     sixteen = np.linspace(0, 65535, 48 * 40).reshape(40, 48).astype(np.uint16)
     rgba = np.dstack([np.asarray(photo(4)), np.full((40, 48), 100, np.uint8)])
     return {
-        "16-bit.png": Image.fromarray(sixteen),
-        "rgba.png": Image.fromarray(rgba, "RGBA"),
-        "gray.png": photo(5).convert("L"),
-        "1x1.png": Image.new("RGB", (1, 1), (200, 30, 40)),
-        "large.png": Image.linear_gradient("L").resize((2000, 1000)).convert("RGB"),
+        "16-bit.png": (Image.fromarray(sixteen), "16-bit grayscale converted to 8-bit RGB"),
+        "rgba.png": (Image.fromarray(rgba, "RGBA"), "transparency composited over white"),
+        "gray.png": (photo(5).convert("L"), "grayscale converted to RGB"),
+        "palette.png": (photo(6).convert("P"), "palette converted to RGB"),
+        "16x16.png": (photo(7, (16, 16)), None),
+        "large.png": (Image.linear_gradient("L").resize((2000, 1000)).convert("RGB"), None),
     }
 
 
-def test_odd_uploads_become_rgb_as_load_image_makes_them(client: TestClient) -> None:
-    for name, picture in accepted().items():
+def test_odd_uploads_become_rgb_as_load_image_makes_them_with_a_note(client: TestClient) -> None:
+    for name, (picture, note) in accepted().items():
         answer = upload(client, name, png_bytes(picture))
         assert answer.status_code == 201, (name, answer.text)
         rgb = kept(to_rgb(Image.open(io.BytesIO(png_bytes(picture)))))
@@ -226,6 +228,7 @@ def test_odd_uploads_become_rgb_as_load_image_makes_them(client: TestClient) -> 
             "name": name,
             "width": rgb.width,
             "height": rgb.height,
+            "note": note,
         }
         stored = client.get(f"/api/images/{content_id(rgb)}/image.png").content
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(stored))), np.asarray(rgb))
@@ -233,9 +236,34 @@ def test_odd_uploads_become_rgb_as_load_image_makes_them(client: TestClient) -> 
     listed = client.get("/api/images").json()
     assert [entry["name"] for entry in listed[1:]] == list(accepted())
     assert {entry["source"] for entry in listed[1:]} == {"upload"}
-    one_pixel = listed[4]["image_id"]
-    _, ended = run_job(client, one_pixel, "gradcam")  # upsampled by the preprocessing, explained
+    smallest = listed[5]["image_id"]
+    _, ended = run_job(client, smallest, "gradcam")  # 16 x 16: upsampled by the preprocessing
     assert ended[-1][0] == "result"
+
+
+def test_a_picture_under_16_pixels_a_side_is_refused_as_too_small(client: TestClient) -> None:
+    cases = {
+        "1x1.png": Image.new("RGB", (1, 1), (200, 30, 40)),
+        "thin.png": photo(11, (300, 15)),
+        "narrow.gif": photo(12, (15, 16)).convert("P"),
+    }
+    for name, picture in cases.items():
+        data = png_bytes(picture) if name.endswith(".png") else gif_bytes(picture)
+        answer = upload(client, name, data)
+        assert (answer.status_code, answer.json()) == (
+            400,
+            {
+                "detail": f"{name}: too small to explain: {picture.width}x{picture.height} pixels; "
+                "at least 16 a side"
+            },
+        )
+    assert [entry["source"] for entry in client.get("/api/images").json()] == ["sample"]
+
+
+def gif_bytes(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="GIF")
+    return buffer.getvalue()
 
 
 def bomb_png(side: int = 30_000) -> bytes:
@@ -576,6 +604,59 @@ def test_the_search_is_part_of_the_key_and_the_screen_plans_no_total(tmp_path: P
         assert job["cached"] is False and screened[0] == ("progress", {"done": 0, "total": None})
         assert screened[-1][0] == "result" and screened[-1] != exhaustive[-1]
         assert exhaustive[0] == ("progress", {"done": 0, "total": 2 * 6 + 2 * 2**4})
+
+
+def checkpoint_model(name: str, weights: str, device: str) -> ImageClassifier:
+    """The toy with the state dict of the checkpoint ``weights`` (a path) loaded."""
+    import torch
+
+    network = SmallCNN()
+    network.load_state_dict(torch.load(weights, weights_only=True))
+    return toy_classifier(network, 32, classes=CLASSES, name=name)
+
+
+def test_a_checkpoints_results_are_keyed_by_its_content_not_its_path(tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+    import sqlite3
+
+    import torch
+
+    checkpoint, moved = tmp_path / "toy.pt", tmp_path / "elsewhere" / "renamed.pt"
+    torch.save(SmallCNN().state_dict(), checkpoint)
+
+    def served(weights: Path) -> tuple[bool, str, np.ndarray]:
+        """A server started on ``weights``: whether its job was cached, its result and map."""
+        options = settings(tmp_path, weights=str(weights), model_loader=checkpoint_model)
+        with TestClient(create_app(options)) as client:
+            job, ended = run_job(client, sample_id(client), "gradcam", target=2)
+            result_id = ended[-1][1]["result_id"]
+            values = np.frombuffer(client.get(f"/api/results/{result_id}/values.bin").content, "<f4")
+        return job["cached"], result_id, values
+
+    def keyed_weights(result_id: str) -> str:
+        with sqlite3.connect(tmp_path / "serve.sqlite") as db:
+            (configuration,) = db.execute(
+                "SELECT configuration FROM results WHERE result_id = ?", (result_id,)
+            ).fetchone()
+        return str(json.loads(configuration)["weights"])
+
+    cached, first, values = served(checkpoint)
+    assert cached is False
+    assert keyed_weights(first) == "sha256:" + hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    moved.parent.mkdir()
+    shutil.copy(checkpoint, moved)
+    assert served(moved)[:2] == (True, first)  # the same file elsewhere: the same results
+    edited = SmallCNN()
+    with torch.no_grad():
+        edited.layer.weight.add_(
+            torch.randn(edited.layer.weight.shape, generator=torch.Generator().manual_seed(1))
+        )
+    torch.save(edited.state_dict(), checkpoint)  # the same path, edited
+    cached, second, changed = served(checkpoint)
+    assert cached is False and second != first and not np.allclose(changed, values)
+    assert keyed_weights(second) == "sha256:" + hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert served(moved)[:2] == (True, first)  # the old one's results are still its own
 
 
 def test_two_sessions_see_only_their_own_uploads_jobs_and_results(tmp_path: Path) -> None:

@@ -64,6 +64,8 @@ TORCHVISION_DEFAULT_LAYERS = {
 }
 
 DEFAULT_MODEL = "efficientnet-lite0"
+#: The weights given by name rather than as a checkpoint's path.
+NAMED_WEIGHTS = ("default", "none")
 
 
 #: Builders of the prefixed model names (``timm:NAME``, ``hf:REPO_OR_FOLDER``): (what follows the
@@ -128,7 +130,7 @@ def load_model(
         LayerError: ``layer`` cannot be explained.
     """
     weights = str(weights)
-    checkpoint = None if weights in ("default", "none") else read_checkpoint(Path(weights))
+    checkpoint = None if weights in NAMED_WEIGHTS else read_checkpoint(Path(weights))
     source, colon, rest = name.partition(":")
     if colon:
         if source not in SOURCES:

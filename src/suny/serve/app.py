@@ -70,6 +70,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     library = ImageLibrary(store, settings.folder)
     models = ModelPool(settings)
     models.get(settings.model)
+    settings.weights_key(settings.model)  # a checkpoint is hashed now, as it was just read
     explainer = Explainer(settings, store, load_concepts(settings.concepts) if settings.concepts else {})
     view = None if settings.bench_store is None else StoreView(settings.bench_store)
 
@@ -186,9 +187,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.post("/api/images", status_code=201)
     async def upload(request: Request) -> dict[str, Any]:
         data, name = await read_upload(request, settings.upload_limit_bytes)
-        picture = await run_in_threadpool(decode_upload, data, name, settings.max_pixels)
-        image = await run_in_threadpool(library.add_upload, session_of(request), name, picture)
-        return {"image_id": image.image_id, "name": name, "width": image.width, "height": image.height}
+        decoded = await run_in_threadpool(decode_upload, data, name, settings.max_pixels)
+        image = await run_in_threadpool(library.add_upload, session_of(request), name, decoded.image)
+        return {
+            "image_id": image.image_id,
+            "name": name,
+            "width": image.width,
+            "height": image.height,
+            "note": decoded.note,
+        }
 
     @app.get("/api/images/{image_id}/image.png")
     def image_png(image_id: str, request: Request) -> Response:

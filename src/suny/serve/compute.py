@@ -2,9 +2,11 @@
 kept in the store as a result.
 
 A result is keyed as ``suny bench`` keys its rows (:meth:`JobRequest.configuration`): the image's
-content hash, the model and its weights, the layer (none for a method without one), the method's
-settings with their defaults resolved, target, seed, precision and the protocol version, so that a
-release that changes what a setting computes never serves an older answer under it.
+content hash, the model and its weights (a checkpoint by the hash of its content, not its path:
+:meth:`~suny.serve.settings.ServeSettings.weights_key`), the layer (none for a method without one),
+the method's settings with their defaults resolved, target, seed, precision and the protocol
+version, so that a release that changes what a setting computes never serves an older answer under
+it.
 
 SUNY reports its progress at every forward pass (:class:`~suny.method.Suny`'s ``on_progress``),
 and a cancelled job stops there. The explainer's models also ask :meth:`Progress.check` after each
@@ -123,7 +125,7 @@ class JobRequest:
         return cls(
             image_id,
             model_name,
-            settings.weights_of(model_name),
+            settings.weights_key(model_name),
             method.layer,
             name,
             target,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from suny.engine import Precision
 from suny.method.suny import Search
 from suny.models import DEFAULT_MODEL, ImageClassifier, load_model
-from suny.models.zoo import LITE_MODELS
+from suny.models.zoo import LITE_MODELS, NAMED_WEIGHTS
+
+#: Bytes of a checkpoint hashed at a time.
+HASH_CHUNK = 2**20
 
 #: Builds a model from its name, weights and device (``load_model`` unless a program serves its own).
 ModelLoader = Callable[[str, str, str], ImageClassifier]
@@ -30,7 +35,7 @@ class ServeSettings:
     results (a second look at a result, also after a restart, is read from it). ``bench_store``: a
     ``suny bench`` store whose report is served under ``/store/``. Uploads are refused over
     ``upload_limit_bytes`` and over ``max_pixels`` pixels. ``search``, ``precision``, ``seed`` and
-    ``batch_size`` are those of every explanation.
+    ``batch_size`` are those of every explanation. Results are keyed by :meth:`weights_key`.
     """
 
     model: str = DEFAULT_MODEL
@@ -57,3 +62,20 @@ class ServeSettings:
     def weights_of(self, model: str) -> str:
         """The weights ``model`` is served with."""
         return self.weights if model == self.model else "default"
+
+    def weights_key(self, model: str) -> str:
+        """What the results of ``model`` are keyed by for its weights: their name (``default``,
+        ``none``), or for a checkpoint file the SHA-256 of its bytes (:attr:`checkpoint_hash`)."""
+        weights = self.weights_of(model)
+        return weights if weights in NAMED_WEIGHTS else self.checkpoint_hash
+
+    @cached_property
+    def checkpoint_hash(self) -> str:
+        """``sha256:`` and the hex digest of the ``weights`` file, read once (when the server
+        starts, as it loads that checkpoint): an edited checkpoint gets new results after a restart,
+        and a moved or renamed one keeps its own."""
+        digest = hashlib.sha256()
+        with Path(self.weights).open("rb") as file:
+            while chunk := file.read(HASH_CHUNK):
+                digest.update(chunk)
+        return f"sha256:{digest.hexdigest()}"

@@ -1,12 +1,13 @@
 """An upload's way in: the request body read up to a limit, its multipart form parsed, the file
 decoded as :func:`suny.data.images.decode_image` decodes bytes (what ``load_image`` does for a
-file: 16-bit, transparent, grayscale and tiny images become RGB) under a pixel limit checked on the
-header, before anything is decoded.
+file: 16-bit, transparent, palette and grayscale images become RGB, with a note of what changed
+for the uploader) under a pixel limit checked on the header, before anything is decoded.
 
 Every refusal is an :class:`UploadError` with its HTTP status and a message: 413 for a body over
 the limit (read no further than :data:`DRAIN_LIMIT` past it, and not at all when its declared
 length is larger) or an image of too many pixels, 415 for a request that is not a form, 400 for
-the rest (no file, empty, not an image, truncated, any failure of a decoder).
+the rest (no file, empty, not an image, truncated, any failure of a decoder, a side under
+:data:`MIN_SIDE` pixels: a picture too small to explain, whose upsampled map would show nothing).
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import logging
 import re
 from collections.abc import AsyncGenerator
 
-from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
-from suny.data.images import decode_image
+from suny.data.images import Decoded, decode_with_note
 from suny.errors import ImageError, ImageTooLargeError
 from suny.serve.errors import ServeError
 
@@ -35,6 +35,8 @@ FORM_OVERHEAD = 64 * 1024
 DRAIN_LIMIT = 16 * 2**20
 #: The longest upload name kept.
 NAME_LENGTH = 200
+#: The shortest side of an image explained (a smaller one is refused).
+MIN_SIDE = 16
 
 
 class UploadError(ServeError):
@@ -100,10 +102,11 @@ def display_name(filename: str | None) -> str:
     return name or "upload"
 
 
-def decode_upload(data: bytes, name: str, max_pixels: int) -> Image.Image:
-    """The upload as an RGB picture, or the :class:`UploadError` that says why not."""
+def decode_upload(data: bytes, name: str, max_pixels: int) -> Decoded:
+    """The upload as an RGB picture with the note of what its conversion changed, or the
+    :class:`UploadError` that says why not."""
     try:
-        return decode_image(data, name, max_pixels=max_pixels, formats=ACCEPTED_FORMATS)
+        decoded = decode_with_note(data, name, max_pixels=max_pixels, formats=ACCEPTED_FORMATS)
     except ImageTooLargeError as err:
         raise UploadError(413, str(err)) from err
     except ImageError as err:
@@ -111,3 +114,9 @@ def decode_upload(data: bytes, name: str, max_pixels: int) -> Image.Image:
     except Exception as err:  # a decoder's own failure on a hostile file is still a bad file
         logger.warning("%s: the decoder failed (%s: %s)", name, type(err).__name__, err)
         raise UploadError(400, f"{name}: not a readable image ({type(err).__name__})") from err
+    width, height = decoded.image.size
+    if min(width, height) < MIN_SIDE:
+        raise UploadError(
+            400, f"{name}: too small to explain: {width}x{height} pixels; at least {MIN_SIDE} a side"
+        )
+    return decoded
