@@ -2,7 +2,8 @@
 tests/test_visualisation.py finds it), driven by Playwright for Python pointed at that executable
 (no browser is ever downloaded). The real server runs in a subprocess on a free port of 127.0.0.1
 with a temporary results store and a 1 MiB upload limit (so the "file over the limit" case needs no
-200 MB). Every test opens its own browser context, that is its own session cookie.
+200 MB; the page refuses it before sending it). Every test opens its own browser context, that is
+its own session cookie.
 
 ``SUNY_UPDATE_SCREENSHOTS=1`` makes :func:`test_screenshot_of_a_suny_result` write the README's
 picture, ``docs/images/serve.png``; otherwise it goes to a temporary folder.
@@ -501,27 +502,27 @@ def bomb_png(side: int = 30_000) -> bytes:
 
 
 def refused_uploads() -> dict[str, tuple[str, bytes, str, set[int]]]:
-    """name -> (file name, bytes, MIME type, the statuses allowed)."""
+    """name -> (file name, bytes, MIME type, the statuses allowed): what the server refuses."""
     jpeg = io.BytesIO()
     Image.open(io.BytesIO(photo(4))).convert("RGB").save(jpeg, format="JPEG")
-    over = photo(5) + os.urandom(UPLOAD_LIMIT_MB * 2**20)
     return {
         "not an image": ("notes.txt", b"these are words, not pixels\n" * 40, "text/plain", {400, 415}),
         "empty": ("empty.png", b"", "image/png", {400}),
         "truncated": ("cut.jpg", jpeg.getvalue()[: len(jpeg.getvalue()) // 2], "image/jpeg", {400}),
         "decompression bomb": ("bomb.png", bomb_png(), "image/png", {413}),
-        "over the limit": ("huge.png", over, "image/png", {413}),
+        "1x1": ("1x1.png", png_bytes(Image.new("RGB", (1, 1), (200, 30, 40))), "image/png", {400}),
     }
 
 
-def accepted_uploads() -> dict[str, bytes]:
-    """The uploads the contract accepts (converted as suny.data.load_image converts them)."""
+def accepted_uploads() -> dict[str, tuple[bytes, str]]:
+    """The uploads accepted (converted as suny.data.load_image converts them), with the note the
+    page shows for each (none for 8-bit RGB)."""
     sixteen = (np.linspace(0, 65535, 64 * 48).reshape(48, 64)).astype(np.uint16)
     rgba = np.dstack([np.asarray(Image.open(io.BytesIO(photo(6)))), np.full((240, 320), 128, np.uint8)])
     return {
-        "16-bit.png": png_bytes(Image.fromarray(sixteen)),
-        "rgba.png": png_bytes(Image.fromarray(rgba)),
-        "1x1.png": png_bytes(Image.new("RGB", (1, 1), (200, 30, 40))),
+        "16-bit.png": (png_bytes(Image.fromarray(sixteen)), "16-bit grayscale converted to 8-bit RGB"),
+        "rgba.png": (png_bytes(Image.fromarray(rgba)), "transparency composited over white"),
+        "16x16.png": (photo(8, (16, 16)), ""),
     }
 
 
@@ -531,18 +532,46 @@ def test_bad_uploads_get_a_message_in_the_page_and_a_4xx(session):
         answer = upload(page, name, data, mime)
         assert answer.status in statuses, (case, answer.status, answer.text())
         detail = answer.json()["detail"]
-        assert isinstance(detail, str) and detail, case
-        expect(page.locator("#upload-error")).to_have_text(f"{name}: {detail} (HTTP {answer.status})")
+        assert detail.startswith(f"{name}: "), (case, detail)  # the page does not repeat the name
+        expect(page.locator("#upload-error")).to_have_text(f"{detail} (HTTP {answer.status})")
+        expect(page.locator("#upload-note")).to_be_empty()
         expect(page.locator("#image-list .image-item")).to_have_count(1)  # the sample alone
-    # 16-bit, RGBA and 1x1 are converted, not refused: they appear in the list and can be explained.
-    for name, data in accepted_uploads().items():
+    assert detail == "1x1.png: too small to explain: 1x1 pixels; at least 16 a side"
+    # 16-bit, RGBA and 16 x 16 are accepted: listed, explained, the conversion said politely.
+    for name, (data, note) in accepted_uploads().items():
         answer = upload(page, name, data)
         assert answer.status == 201, (name, answer.status, answer.text())
+        assert answer.json()["note"] == (note or None)
         expect(page.locator("#status")).to_contain_text(f"uploaded {name}")
         expect(page.locator("#upload-error")).to_be_empty()
+        expect(page.locator("#upload-note")).to_have_text(f"{name}: {note}" if note else "")
+    expect(page.locator("#upload-note")).to_have_attribute("role", "status")
     expect(page.locator("#image-list .image-item")).to_have_count(4)
-    run(page, "gradcam")  # the last upload, 1x1: the worker is alive and upsamples it
+    run(page, "gradcam")  # the last upload, 16 x 16: the worker is alive and upsamples it
     assert page.request.get("/api/config").ok
+
+
+def test_a_file_over_the_limit_is_refused_by_the_page_before_it_is_sent(session):
+    _, page = session
+    name, data = "huge.png", photo(5) + os.urandom(UPLOAD_LIMIT_MB * 2**20)
+    file = {"name": name, "mimeType": "image/png", "buffer": data}
+    server = page.request.post("/api/images", multipart={"file": file})  # the server's own answer
+    assert server.status == 413
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.set_input_files("#upload", files=[file])
+    expect(page.locator("#upload-error")).to_have_text(f"{name}: {server.json()['detail']}")
+    assert (
+        server.json()["detail"] == "the file is larger than the 1 MiB this server accepts (--max-upload-mb)"
+    )
+    expect(page.locator("#status")).to_have_text("upload refused")
+    assert sent == []
+    # A file of the limit exactly is sent (and refused by the server: it is no image).
+    page.set_input_files("#upload", files=[{**file, "name": "limit.png", "buffer": bytes(2**20)}])
+    expect(page.locator("#upload-error")).to_have_text(
+        "limit.png: not a readable image (not a format PIL reads) (HTTP 400)"
+    )
+    assert len(sent) == 1
 
 
 def test_a_second_look_is_answered_from_the_cache(session):

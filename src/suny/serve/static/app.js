@@ -10,6 +10,7 @@ const ui = {
   upload: $("#upload"),
   dropZone: $("#drop-zone"),
   uploadError: $("#upload-error"),
+  uploadNote: $("#upload-note"),
   model: $("#model"),
   layer: $("#layer"),
   target: $("#target"),
@@ -162,21 +163,37 @@ async function selectImage(imageId) {
   await loadPredictions();
 }
 
+// The server's 413 for a file over its limit, word for word (suny.serve.uploads.too_large): a file
+// that large is refused here, before it is sent (the server still refuses it, but a browser still
+// sending a body far over the limit may see the connection reset rather than the answer).
+const tooLarge = (limit) => `the file is larger than the ${limit / 2 ** 20} MiB this server accepts (--max-upload-mb)`;
+
+function refuseUpload(file, message) {
+  // The server's messages about an image start with its name; the others get it in front.
+  ui.uploadError.textContent = message.startsWith(`${file.name}: `) ? message : `${file.name}: ${message}`;
+  setStatus("upload refused", "error");
+}
+
 async function upload(file) {
   if (!file) return;
   ui.uploadError.textContent = "";
-  setStatus(`uploading ${file.name}…`);
-  const form = new FormData();
-  form.append("file", file, file.name);
+  ui.uploadNote.textContent = "";
   try {
+    const limit = state.config && state.config.upload_limit_bytes;
+    if (limit && file.size > limit) {
+      refuseUpload(file, tooLarge(limit));
+      return;
+    }
+    setStatus(`uploading ${file.name}…`);
+    const form = new FormData();
+    form.append("file", file, file.name);
     const info = await api("/api/images", { method: "POST", body: form });
     await loadImages();
     await selectImage(info.image_id);
     setStatus(`uploaded ${info.name} (${info.width}×${info.height})`);
+    if (info.note) ui.uploadNote.textContent = `${info.name}: ${info.note}`;
   } catch (error) {
-    const status = error.status ? ` (HTTP ${error.status})` : "";
-    ui.uploadError.textContent = `${file.name}: ${error.message}${status}`;
-    setStatus("upload refused", "error");
+    refuseUpload(file, `${error.message}${error.status ? ` (HTTP ${error.status})` : ""}`);
   } finally {
     ui.upload.value = "";
   }
