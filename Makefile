@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format bench browser clean
+.PHONY: demo serve test lint format bench browser clean
 
 $(BIN)/suny-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(BIN)/suny-installed: pyproject.toml
 demo: $(BIN)/suny-installed
 	$(BIN)/suny explain --out runs/demo --precision auto
 	@echo "open runs/demo/chelsea/index.html"
+
+## serve: explore explanations in the browser (suny serve, http://127.0.0.1:8000/; options: make serve ARGS="--folder photos")
+serve: $(BIN)/suny-installed
+	$(BIN)/suny serve $(ARGS)
 
 ## test: the whole test suite (installs Chromium for the report's browser test when apt-get is there)
 test: $(BIN)/suny-installed browser

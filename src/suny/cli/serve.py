@@ -55,7 +55,10 @@ examples:
         f"suny explain) (default: {DEFAULT_MODEL})",
     )
     parser.add_argument(
-        "--weights", default="default", help="weights of --model: default, none, or a checkpoint's path"
+        "--weights",
+        default="default",
+        help="weights of --model: default, none, or a checkpoint's path (its results are kept under the "
+        "hash of its content: an edited checkpoint gets new ones)",
     )
     parser.add_argument(
         "--folder", type=Path, default=None, help="a folder of images to offer beside the sample"
