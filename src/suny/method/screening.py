@@ -9,22 +9,26 @@ same top sets from a few exact interventions, as best-arm identification with a 
    resolution: its min-max normalised map times the image's mean absolute signal (the image minus
    the substrate, pooled to h x w). Equal descriptions are equal interventions, so the effect is a
    function of ``phi_k``; a constant map is no intervention at all.
-2. A Gaussian process (squared-exponential kernel on ``phi``, its length scale chosen by the
-   marginal likelihood, signal variance and mean those of the exact effects seen, exact
-   observations) fitted to the exact effects computed so far predicts every other cause's effect
-   ``mu_k`` with a standard deviation ``sigma_k``.
+2. A Gaussian process (squared-exponential kernel on ``phi``, its length scale the median distance
+   between descriptions, signal variance and mean those of the values seen, exact observations)
+   fitted to the exact effects computed so far predicts every other cause's value ``mu_k`` with a
+   standard deviation ``sigma_k``. It fits them on a scale (:data:`SCALES`) that keeps their order,
+   so the sets are the same on any: by default the log of the probability ratio
+   ``p(intervened) / p`` (``-log(1 - E_N)`` and ``log E_S``), on which the heavy tail of ``E_S`` (a
+   kept map can make the class 40 times likelier) no longer dominates the fit.
 3. The first ``initial`` causes evaluated exactly are half the largest by ``sum(phi_k)`` (how much
    of the image the intervention changes) and half drawn at random (seeded), so that the surrogate
    sees the whole range. Then each round evaluates exactly the ``batch`` unevaluated causes with the
    highest upper bound ``mu_k + beta sigma_k``.
-4. Stop when the ``size``-th largest exact effect is at least every unevaluated cause's upper
-   bound. The surrogate fits the effects on a :data:`SCALES` scale that keeps their order (so the
-   sets are the same): on the log of the probability ratio ``p(intervened) / p``
-   (``-log(1 - E_N)`` and ``log E_S``) the heavy tail of ``E_S`` (a kept map can make the class
-   40 times likelier) no longer dominates the fit.
-   ``beta`` is the larger of ``confidence`` and the surrogate's measured error: the largest
+4. Stop when the ``size``-th largest exact value is at least every unevaluated cause's upper
+   bound. ``beta`` is the larger of ``confidence`` and the surrogate's measured error: the largest
    leave-one-out standardised error ``|E_i - mu_{-i}| / sigma_{-i}`` over the causes evaluated
    (each predicted from all the others), so a surrogate that fits badly widens its own bounds.
+
+The default setting (:data:`DEFAULT_SETTING`: the log-ratio scale, ``confidence`` 2, 24 first
+evaluations, 8 a round) is the tuning rule's choice of ``benchmarks/screening_replay.py`` on 42
+Lite0 crops (the cheapest setting whose sets were the exhaustive search's on 95% of them), where the
+first setting (the effect scale, ``confidence`` 3) had 83%: ``docs/results/screening/``.
 
 The sets are then those of the exhaustive search whenever no unevaluated cause's effect exceeds its
 bound; that is a statistical guarantee, not a proof, and ``docs/results/screening/`` measures how
@@ -45,7 +49,7 @@ INITIAL = 24
 #: Exact evaluations per round.
 BATCH = 8
 #: The smallest width of the upper bound, in standard deviations.
-CONFIDENCE = 3.0
+CONFIDENCE = 2.0
 #: Added to the kernel's diagonal (relative): the effects are exact, this only keeps it invertible.
 JITTER = 1e-6
 #: The smallest probability ratio the log scale tells apart (below it, ratios are equal).
@@ -88,7 +92,7 @@ class ScreenSetting:
     initial: int = INITIAL
     batch: int = BATCH
     confidence: float = CONFIDENCE
-    scale: Scale = "effect"
+    scale: Scale = "log-ratio"
 
 
 #: The screen's setting unless told.
