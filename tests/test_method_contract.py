@@ -215,10 +215,11 @@ def own_options(name: str) -> set[str]:
 @each_method
 def test_settings_are_every_own_option_as_used(name: str) -> None:
     """What a results store hashes: a default that changes is a changed configuration. SUNY's
-    ``search`` is the one option left out at its default (the exhaustive search, which every row
-    stored before the option existed used; the screen is named, ``test_screening``)."""
+    ``search`` and the screen's setting are the options left out at the default search (the
+    exhaustive one, which every row stored before the option existed used and which the screen's
+    setting does not touch; a screened configuration names both, ``test_screening``)."""
     method = make(name, patch_classifier())
-    assert set(method.settings) == own_options(name) - {"search"}
+    assert set(method.settings) == own_options(name) - {"search", "screen_setting"}
     assert method.settings | FAST.get(name, {}) == method.settings  # the values given are the values used
 
 
