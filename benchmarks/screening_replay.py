@@ -219,6 +219,9 @@ def main() -> None:
         "--batch-size", type=int, default=4, help="interventions per forward pass (--collect)"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the passes (--collect)")
+    parser.add_argument(
+        "--reverse", action="store_true", help="collect from the N-th crop backwards (a second lane)"
+    )
     args = parser.parse_args()
     model = load_model(args.model)
     print(f"device: {describe_device(model.device)}")
