@@ -85,6 +85,12 @@ examples:
         "--max-upload-mb", type=positive_int, default=20, help="largest upload in MiB (default: 20)"
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    parser.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        default="warning",
+        help="the server's log (default: warning, quiet; info: every request, uvicorn's access log)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -125,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
     # A page's event stream lasts as long as its job: a shutdown waits 3 s for them, then ends them.
-    uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3)).run(sockets=[listener])
+    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=3)).run(
+        sockets=[listener]
+    )
     return 0
 
 
