@@ -242,8 +242,9 @@ def main() -> None:
     rows = [row for row in read_replayed(table_path) if any(matches(row, s) for s in settings)]
     for path in paths:  # only the (image, setting) pairs not replayed before
         missing = [s for s in settings if not any(r["image_id"] == path.stem and matches(r, s) for r in rows)]
-        if missing:
+        if missing:  # written at once: an interrupted replay resumes where it stopped
             rows += image_rows(model, path, samples, missing)
+            write_rows(table_path, rows)
     ids = [path.stem for path in paths]
     frozen = set((OUT / "replay-tuning-ids.txt").read_text().split())
     tuning, held_out = [i for i in ids if i in frozen], [i for i in ids if i not in frozen]

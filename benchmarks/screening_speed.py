@@ -91,13 +91,15 @@ def main_job() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--crops", type=int, default=3)
-    parser.add_argument("--skip-per-image", action="store_true")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--crops", type=int, default=3, help="part 1's development crops per model")
+    parser.add_argument("--skip-per-image", action="store_true", help="only part 2")
     parser.add_argument(
         "--models", default=",".join(name for name, _, _ in MODELS), help="part 1's models, comma-separated"
     )
-    parser.add_argument("--skip-main-job", action="store_true")
+    parser.add_argument("--skip-main-job", action="store_true", help="only part 1")
     args = parser.parse_args()
     print(f"device: {describe_device(torch.device('cpu'))}")
     if not args.skip_main_job:
