@@ -13,9 +13,12 @@ from torch import Tensor, nn
 from suny import Suny
 from suny.errors import SunyError
 from suny.method.screening import (
+    HYPERPARAMETERS,
     INITIAL,
     JITTER,
+    LENGTH_SCALES,
     SCALES,
+    Hyperparameters,
     Scale,
     ScreenSetting,
     Surrogate,
@@ -138,6 +141,26 @@ def test_leave_one_out_errors_are_those_of_refitting_without_each_cause() -> Non
         )
 
 
+def test_leave_one_out_hyperparameters_of_two_causes_are_the_shortest_length_and_likeliest_variance() -> None:
+    """Two causes at distance 1 (the median distance) with values ``c + a`` and ``c - a``, kernel
+    correlation ``k``: each is predicted from the other as ``c - k a`` (residual ``a (1 + k)``) with
+    variance ``s (1 - k^2)``, and the likeliest variance is ``y^T K^-1 y / 2 = a^2 / (1 - k)``; the
+    leave-one-out log density, ``-(1 + k) - log(a^2 (1 + k))``, falls with ``k``, so the shortest
+    length scale tried wins."""
+    features = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    a, c = 0.5, 2.0
+    surrogate = Surrogate(features, "leave-one-out")
+    surrogate.fit(torch.arange(2), torch.tensor([c + a, c - a], dtype=torch.float64))
+    shortest = min(LENGTH_SCALES)
+    k = torch.tensor(-1 / (2 * shortest**2), dtype=torch.float64).exp()
+    assert surrogate.length_scale == shortest
+    torch.testing.assert_close(surrogate.scale, a**2 / (1 - k), rtol=1e-5, atol=0)  # up to the jitter
+    median = Surrogate(features)
+    median.fit(torch.arange(2), torch.tensor([c + a, c - a], dtype=torch.float64))
+    assert median.length_scale == 1.0
+    torch.testing.assert_close(median.scale, torch.tensor(2 * a**2, dtype=torch.float64))  # sample variance
+
+
 def test_descriptions_are_min_max_maps_weighted_by_the_image_signal() -> None:
     maps = torch.tensor([[[0.0, 2.0], [4.0, 2.0]], [[3.0, 3.0], [3.0, 3.0]]])
     signal = torch.tensor([[1.0, 0.5], [0.0, 2.0]])
@@ -160,7 +183,13 @@ def test_the_screen_is_a_configuration_of_its_own_and_the_exhaustive_search_keep
     assert "search" not in create_method("suny", model).settings
     screened = create_method("suny", model, search="screen").settings
     assert screened["search"] == "screen"
-    assert screened["screen"] == {"initial": 24, "batch": 8, "confidence": 2.0, "scale": "log-ratio"}
+    assert screened["screen"] == {
+        "initial": 24,
+        "batch": 8,
+        "confidence": 2.0,
+        "scale": "log-ratio",
+        "hyperparameters": "median",
+    }
     other = create_method("suny", model, search="screen", screen_setting=ScreenSetting(scale="effect"))
     assert other.settings["screen"]["scale"] == "effect"
 
@@ -184,16 +213,18 @@ def test_the_log_ratio_scale_is_the_log_of_the_probability_ratio() -> None:
     torch.testing.assert_close(SCALES["log-ratio"]["necessity"](1 - ratio), -ratio.log())
 
 
+@pytest.mark.parametrize("hyperparameters", HYPERPARAMETERS)
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("seed", range(4))
-def test_every_scale_finds_the_exhaustive_sets(scale: Scale, seed: int) -> None:
+def test_every_scale_and_hyperparameter_rule_finds_the_exhaustive_sets(
+    scale: Scale, hyperparameters: Hyperparameters, seed: int
+) -> None:
     model = toy_classifier(ManyChannelNet(seed), SIZE, classes=[f"c{i}" for i in range(10)])
     x = image(seed)
     target = int(model(x[None]).argmax())
     exhaustive = Suny(model, batch_size=8).explain(x, target)
-    screened = Suny(model, batch_size=8, search="screen", screen_setting=ScreenSetting(scale=scale)).explain(
-        x, target
-    )
+    setting = ScreenSetting(scale=scale, hyperparameters=hyperparameters)
+    screened = Suny(model, batch_size=8, search="screen", screen_setting=setting).explain(x, target)
     assert screened.necessary_set == exhaustive.necessary_set
     assert screened.sufficient_set == exhaustive.sufficient_set
     assert screened.interventions < exhaustive.interventions

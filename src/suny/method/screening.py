@@ -9,11 +9,15 @@ same top sets from a few exact interventions, as best-arm identification with a 
    resolution: its min-max normalised map times the image's mean absolute signal (the image minus
    the substrate, pooled to h x w). Equal descriptions are equal interventions, so the effect is a
    function of ``phi_k``; a constant map is no intervention at all.
-2. A Gaussian process (squared-exponential kernel on ``phi``, its length scale the median distance
-   between descriptions, signal variance and mean those of the values seen, exact observations)
-   fitted to the exact effects computed so far predicts every other cause's value ``mu_k`` with a
-   standard deviation ``sigma_k``. It fits them on a scale (:data:`SCALES`) that keeps their order,
-   so the sets are the same on any: by default the log of the probability ratio
+2. A Gaussian process (squared-exponential kernel on ``phi``, mean that of the values seen, exact
+   observations) fitted to the exact effects computed so far predicts every other cause's value
+   ``mu_k`` with a standard deviation ``sigma_k``. Its hyperparameters (:data:`HYPERPARAMETERS`):
+   the length scale is the median distance between descriptions and the signal variance that of
+   the values seen ("median"), or the length scale is the one of :data:`LENGTH_SCALES` (times the
+   median distance) with the highest leave-one-out log predictive density and the variance its
+   maximum-likelihood value ``y^T K^-1 y / n`` ("leave-one-out"; Rasmussen & Williams 2006, 5.4.2).
+   It fits the effects on a scale (:data:`SCALES`) that keeps their order, so the sets are the
+   same on any: by default the log of the probability ratio
    ``p(intervened) / p`` (``-log(1 - E_N)`` and ``log E_S``), on which the heavy tail of ``E_S`` (a
    kept map can make the class 40 times likelier) no longer dominates the fit.
 3. The first ``initial`` causes evaluated exactly are half the largest by ``sum(phi_k)`` (how much
@@ -57,6 +61,7 @@ TINY_RATIO = 1e-30
 
 Game = Literal["necessity", "sufficiency"]
 Scale = Literal["effect", "log-ratio", "log-sufficiency"]
+Hyperparameters = Literal["median", "leave-one-out"]
 
 
 def _effect(effects: Tensor) -> Tensor:
@@ -83,16 +88,46 @@ SCALES: dict[Scale, dict[Game, Callable[[Tensor], Tensor]]] = {
 }
 
 
+def _sample_variance(values: Tensor, solved: Tensor) -> Tensor:
+    """The variance of the values seen (1 for a single value)."""
+    return values.var() if len(values) > 1 else values.new_tensor(1.0)
+
+
+def _likeliest_variance(values: Tensor, solved: Tensor) -> Tensor:
+    """The signal variance that maximises the likelihood: ``y^T K^-1 y / n`` (``y`` centred)."""
+    return (values - values.mean()) @ solved / len(values)
+
+
+@dataclass(frozen=True)
+class HyperparameterRule:
+    """The length scales tried (in units of the median distance between descriptions; the one with
+    the highest leave-one-out log predictive density is kept) and the signal variance, from the
+    values and ``K^-1 y`` (``y`` the values centred)."""
+
+    length_scales: tuple[float, ...]
+    variance: Callable[[Tensor, Tensor], Tensor]
+
+
+#: Length scales the "leave-one-out" rule tries, in units of the median distance.
+LENGTH_SCALES = (0.25, 0.5, 1.0, 2.0)
+#: How the surrogate sets its hyperparameters (module docstring).
+HYPERPARAMETERS: dict[Hyperparameters, HyperparameterRule] = {
+    "median": HyperparameterRule((1.0,), _sample_variance),
+    "leave-one-out": HyperparameterRule(LENGTH_SCALES, _likeliest_variance),
+}
+
+
 @dataclass(frozen=True)
 class ScreenSetting:
     """How the screen runs (module docstring): exact evaluations before the surrogate is first
-    fitted, per round, the smallest width of the upper bounds in standard deviations, and the scale
-    the surrogate fits the effects on."""
+    fitted, per round, the smallest width of the upper bounds in standard deviations, the scale
+    the surrogate fits the effects on, and how it sets its hyperparameters."""
 
     initial: int = INITIAL
     batch: int = BATCH
     confidence: float = CONFIDENCE
     scale: Scale = "log-ratio"
+    hyperparameters: Hyperparameters = "median"
 
 
 #: The screen's setting unless told.
@@ -117,36 +152,63 @@ def descriptions(maps: Tensor, signal: Tensor) -> Tensor:
     return normalised * signal.flatten().double()
 
 
+@dataclass
+class _Fit:
+    """The surrogate conditioned on some values with one length scale."""
+
+    length_scale: float
+    cholesky: Tensor
+    weights: Tensor
+    scale: Tensor
+    inverse_diagonal: Tensor
+
+    def leave_one_out_density(self) -> float:
+        """``sum_i log N(y_i; mu_{-i}, sigma_{-i}^2)`` up to a constant: residual ``(K^-1 y)_i /
+        (K^-1)_ii`` and variance ``scale / (K^-1)_ii``."""
+        variance = self.scale / self.inverse_diagonal
+        residual = self.weights / self.inverse_diagonal
+        return float((-0.5 * residual.square() / variance - 0.5 * variance.log()).sum())
+
+
 class Surrogate:
     """A Gaussian process over descriptions ``phi`` fitted to exact effects (module docstring)."""
 
-    def __init__(self, features: Tensor) -> None:
+    def __init__(self, features: Tensor, hyperparameters: Hyperparameters = "median") -> None:
         self.features = features.double()
+        self.rule = HYPERPARAMETERS[hyperparameters]
         distances = torch.pdist(self.features) if len(features) > 1 else features.new_ones(1)
         positive = distances[distances > 0]
-        self.length_scale = float(positive.median()) if positive.numel() else 1.0
+        self.median_distance = float(positive.median()) if positive.numel() else 1.0
+        self.length_scale = self.median_distance
 
-    def _kernel(self, a: Tensor, b: Tensor) -> Tensor:
-        return torch.exp(-torch.cdist(a, b).square() / (2 * self.length_scale**2))
+    @staticmethod
+    def _kernel(a: Tensor, b: Tensor, length_scale: float) -> Tensor:
+        return torch.exp(-torch.cdist(a, b).square() / (2 * length_scale**2))
+
+    def _conditioned(self, x: Tensor, values: Tensor, length_scale: float) -> _Fit:
+        gram = self._kernel(x, x, length_scale)
+        jitter, failed = JITTER, 1
+        while failed:  # equal descriptions (masks that differ only where the image is the substrate)
+            cholesky, info = torch.linalg.cholesky_ex(gram + jitter * torch.eye(len(x), dtype=torch.float64))
+            failed, jitter = int(info), jitter * 100
+        solved = torch.cholesky_solve((values - self.mean)[:, None], cholesky)[:, 0]
+        scale = self.rule.variance(values, solved).clamp_min(1e-12)
+        diagonal = torch.cholesky_inverse(cholesky).diagonal().clamp_min(1e-300)
+        return _Fit(length_scale, cholesky, solved, scale, diagonal)
 
     def fit(self, observed: Tensor, values: Tensor) -> None:
         """Condition on the exact ``values`` of the causes ``observed``."""
         self.observed, self.values = observed, values
         self.mean = values.mean()
-        self.scale = values.var().clamp_min(1e-12) if len(values) > 1 else values.new_tensor(1.0)
         x = self.features[observed]
-        gram = self._kernel(x, x)
-        jitter, failed = JITTER, 1
-        while failed:  # equal descriptions (masks that differ only where the image is the substrate)
-            self.cholesky, info = torch.linalg.cholesky_ex(
-                gram + jitter * torch.eye(len(x), dtype=torch.float64)
-            )
-            failed, jitter = int(info), jitter * 100
-        self.weights = torch.cholesky_solve((values - self.mean)[:, None], self.cholesky)[:, 0]
+        candidates = [self._conditioned(x, values, self.median_distance * m) for m in self.rule.length_scales]
+        best = max(candidates, key=_Fit.leave_one_out_density)
+        self.length_scale, self.cholesky, self.weights = best.length_scale, best.cholesky, best.weights
+        self.scale, self._inverse_diagonal = best.scale, best.inverse_diagonal
 
     def predict(self, queried: Tensor) -> tuple[Tensor, Tensor]:
         """(mean, standard deviation) of the effects of the causes ``queried``."""
-        cross = self._kernel(self.features[self.observed], self.features[queried])
+        cross = self._kernel(self.features[self.observed], self.features[queried], self.length_scale)
         solved = torch.cholesky_solve(cross, self.cholesky)
         variance = (1 - (cross * solved).sum(dim=0)).clamp_min(0) * self.scale
         return self.mean + cross.T @ self.weights, variance.sqrt()
@@ -154,9 +216,7 @@ class Surrogate:
     def leave_one_out(self) -> Tensor:
         """``|E_i - mu_{-i}| / sigma_{-i}`` of every observed cause, each predicted from the others
         (closed form: ``(K^-1 y)_i / sqrt((K^-1)_ii)`` in the kernel's units)."""
-        inverse = torch.cholesky_inverse(self.cholesky)
-        diagonal = inverse.diagonal().clamp_min(1e-300)
-        return self.weights.abs() / diagonal.sqrt() / self.scale.sqrt()
+        return self.weights.abs() / self._inverse_diagonal.sqrt() / self.scale.sqrt()
 
 
 def screen_top(
@@ -201,7 +261,7 @@ def screen_top(
     shuffled = torch.randperm(count, generator=generator)
     chosen = torch.cat([largest, shuffled[~torch.isin(shuffled, largest)][: initial // 2]])
     measure(chosen)
-    surrogate = Surrogate(features)
+    surrogate = Surrogate(features, setting.hyperparameters)
     while True:
         observed = (~effects.isnan()).nonzero()[:, 0]
         others = effects.isnan().nonzero()[:, 0]
