@@ -64,8 +64,13 @@ BATCH_SIZE = 4
 AGREEMENT = 0.95
 #: The candidates with learned hyperparameters (the second amendment), on the log-ratio scale.
 LEARNED = tuple(ScreenSetting(24, 8, c, "log-ratio", "leave-one-out") for c in CONFIDENCES)
+#: Every candidate: the fixed hyperparameters on every scale and confidence, then :data:`LEARNED`.
+SETTINGS = [
+    ScreenSetting(initial, batch, confidence, scale, "median")
+    for scale, confidence, initial, batch in itertools.product(SCALES, CONFIDENCES, INITIALS, BATCHES)
+] + list(LEARNED)
 #: The setting of the live run whose sets ``images.csv`` holds.
-LIVE = ScreenSetting(initial=24, batch=8, confidence=3.0, scale="effect")
+LIVE = ScreenSetting(initial=24, batch=8, confidence=3.0, scale="effect", hyperparameters="median")
 
 
 def collect(model, samples: list, batch_size: int) -> None:
@@ -213,6 +218,27 @@ def table(rows: list[dict], settings: list[ScreenSetting], ids: list[str]) -> li
     return lines
 
 
+def tuning_ids() -> set[str]:
+    """The frozen tuning crops (the docstring's procedure)."""
+    return set((OUT / "replay-tuning-ids.txt").read_text().split())
+
+
+def agreement_lines(rows: list[dict], ids: list[str]) -> list[str]:
+    """Every candidate's agreement and cost on the tuning crops among ``ids``, the held-out ones and
+    all, and the rule's choice on the tuning crops."""
+    frozen = tuning_ids()
+    tuning, held_out = [i for i in ids if i in frozen], [i for i in ids if i not in frozen]
+    lines = []
+    for title, part in (("tuning images", tuning), ("held-out images", held_out), ("all", ids)):
+        lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, SETTINGS, part)]
+    if tuning:
+        lines += [
+            "",
+            f"**The rule's choice on the tuning images:** {chosen_setting(rows, SETTINGS, tuning)}.",
+        ]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -244,20 +270,14 @@ def main() -> None:
         return
     samples = {s.image_id: s for s in crops}
     paths = sorted((EFFECTS / model.name).glob("*.npz"))
-    settings = [
-        ScreenSetting(initial, batch, confidence, scale)
-        for scale, confidence, initial, batch in itertools.product(SCALES, CONFIDENCES, INITIALS, BATCHES)
-    ] + list(LEARNED)
     table_path = OUT / f"replay-{model.name}.csv"
-    rows = [row for row in read_replayed(table_path) if any(matches(row, s) for s in settings)]
+    rows = [row for row in read_replayed(table_path) if any(matches(row, s) for s in SETTINGS)]
     for path in paths:  # only the (image, setting) pairs not replayed before
-        missing = [s for s in settings if not any(r["image_id"] == path.stem and matches(r, s) for r in rows)]
+        missing = [s for s in SETTINGS if not any(r["image_id"] == path.stem and matches(r, s) for r in rows)]
         if missing:  # written at once: an interrupted replay resumes where it stopped
             rows += image_rows(model, path, samples, missing)
             write_rows(table_path, rows)
     ids = [path.stem for path in paths]
-    frozen = set((OUT / "replay-tuning-ids.txt").read_text().split())
-    tuning, held_out = [i for i in ids if i in frozen], [i for i in ids if i not in frozen]
     live = live_sets(model.name)
     replayed = {r["image_id"]: (r["same_necessary"], r["same_sufficient"]) for r in rows if matches(r, LIVE)}
     agreeing = sum(live[i] == replayed[i] for i in ids if i in live)
@@ -272,14 +292,7 @@ def main() -> None:
         f"Replay = live: with the live run's setting ({LIVE}) the replay chooses the same sets as "
         f"`images.csv` on {agreeing} of {sum(i in live for i in ids)} images.",
     ]
-    for title, part in (("tuning images", tuning), ("held-out images", held_out), ("all", ids)):
-        lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, settings, part)]
-    if tuning:
-        lines += [
-            "",
-            f"**The rule's choice on the tuning images:** {chosen_setting(rows, settings, tuning)}.",
-        ]
-    lines += ["", *metric_lines(model, DEFAULT_SETTING, rows, samples)]
+    lines += [*agreement_lines(rows, ids), "", *metric_lines(model, DEFAULT_SETTING, rows, samples)]
     text = "\n".join(lines) + "\n"
     (OUT / f"replay-{model.name}.md").write_text(text, encoding="utf-8")
     write_rows(table_path, rows)

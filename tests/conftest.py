@@ -66,3 +66,15 @@ def tune() -> Iterator[ModuleType]:
 def layer_question() -> Iterator[ModuleType]:
     """``benchmarks/layer_question.py`` as a module (the layer question's rule)."""
     yield from benchmark_module("layer_question")
+
+
+@pytest.fixture(scope="session")
+def screening() -> Iterator[ModuleType]:
+    """``benchmarks/screening_agreement.py`` as a module (the live screen's summary)."""
+    yield from benchmark_module("screening_agreement")
+
+
+@pytest.fixture(scope="session")
+def replay() -> Iterator[ModuleType]:
+    """``benchmarks/screening_replay.py`` as a module (the screen's candidates and tuning rule)."""
+    yield from benchmark_module("screening_replay")

@@ -146,6 +146,7 @@ def test_every_difference_the_readmes_quote_is_in_a_generated_table():
             TUNING / "README.md",
             RESULTS / "layers" / "README.md",
             RESULTS / "screening" / "README.md",
+            *(RESULTS / "screening").glob("replay-*.md"),
         )
         for match in DIFFERENCE.finditer(path.read_text(encoding="utf-8"))
     }
@@ -173,17 +174,31 @@ def test_the_layer_table_follows_from_the_committed_stores(layer_question, tmp_p
     )
 
 
-def test_the_screening_summary_follows_from_its_rows(tmp_path):
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        screening = importlib.import_module("screening_agreement")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def test_the_screening_summary_follows_from_its_rows(screening, tmp_path):
     rows = screening.read_rows(RESULTS / "screening" / "images.csv")
     device = (RESULTS / "screening" / "device.txt").read_text()
     text = screening.write_readme(tmp_path, rows, device)
     expected = (RESULTS / "screening" / "README.md").read_text(encoding="utf-8")
     assert text.split("\n", 3)[3] == expected.split("\n", 3)[3]  # the first lines name the host
+
+
+@pytest.mark.parametrize("model", ["efficientnet-lite0", "efficientnet-lite2"])
+def test_the_replay_tables_follow_from_their_rows(replay, model):
+    """Every candidate's agreement and cost in ``replay-MODEL.md`` follow from ``replay-MODEL.csv``."""
+    rows = replay.read_replayed(RESULTS / "screening" / f"replay-{model}.csv")
+    if not rows:
+        pytest.skip(f"{model} has no replay yet")
+    ids = sorted({row["image_id"] for row in rows})
+    text = (RESULTS / "screening" / f"replay-{model}.md").read_text(encoding="utf-8")
+    assert "\n".join(replay.agreement_lines(rows, ids)) in text
+
+
+def test_the_screen_default_is_the_replays_choice(replay):
+    """The procedure fixed in ``screening_replay.py`` picks the screen's default setting on the
+    frozen Lite0 tuning crops; the library's default must be what it chose."""
+    from suny.method.screening import DEFAULT_SETTING
+
+    rows = replay.read_replayed(RESULTS / "screening" / "replay-efficientnet-lite0.csv")
+    tuning = sorted(replay.tuning_ids())
+    assert len(tuning) == 42 and {row["image_id"] for row in rows} >= set(tuning)
+    assert replay.chosen_setting(rows, replay.SETTINGS, tuning) == DEFAULT_SETTING

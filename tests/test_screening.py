@@ -188,7 +188,7 @@ def test_the_screen_is_a_configuration_of_its_own_and_the_exhaustive_search_keep
         "batch": 8,
         "confidence": 2.0,
         "scale": "log-ratio",
-        "hyperparameters": "median",
+        "hyperparameters": "leave-one-out",
     }
     other = create_method("suny", model, search="screen", screen_setting=ScreenSetting(scale="effect"))
     assert other.settings["screen"]["scale"] == "effect"
