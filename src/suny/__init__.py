@@ -15,6 +15,7 @@ from suny.compat import SunyCAM
 from suny.data import load_image, sample_image
 from suny.errors import Cancelled, ImageError, LayerError, ModelError, SunyError, TargetError
 from suny.method import Explanation, Suny
+from suny.method.screening import ScreenSetting
 from suny.models import ImageClassifier, Preprocessing, load_model, wrap_model
 from suny.registry import create_method, method_names
 from suny.saliency import SaliencyMethod, SaliencyResult
@@ -31,6 +32,7 @@ __all__ = [
     "Preprocessing",
     "SaliencyMethod",
     "SaliencyResult",
+    "ScreenSetting",
     "Suny",
     "SunyCAM",
     "SunyError",
