@@ -122,13 +122,13 @@ def test_the_failure_mode_a_decisive_cause_among_near_copies() -> None:
 def test_leave_one_out_errors_are_those_of_refitting_without_each_cause() -> None:
     features = torch.rand(30, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     values = smooth_values(features[:, :2]) + features[:, 2]
-    surrogate = Surrogate(features)
+    surrogate = Surrogate(features, "median")
     observed = torch.arange(30)
     surrogate.fit(observed, values)
     closed_form = surrogate.leave_one_out()
     for left_out in (0, 7, 29):
         others = observed[observed != left_out]
-        refit = Surrogate(features)
+        refit = Surrogate(features, "median")
         refit.fit(others, values[others])
         # the closed form keeps the full set's mean and scale, the refit its own: compare in those units
         refit.mean, refit.scale = surrogate.mean, surrogate.scale
@@ -155,7 +155,7 @@ def test_leave_one_out_hyperparameters_of_two_causes_are_the_shortest_length_and
     k = torch.tensor(-1 / (2 * shortest**2), dtype=torch.float64).exp()
     assert surrogate.length_scale == shortest
     torch.testing.assert_close(surrogate.scale, a**2 / (1 - k), rtol=1e-5, atol=0)  # up to the jitter
-    median = Surrogate(features)
+    median = Surrogate(features, "median")
     median.fit(torch.arange(2), torch.tensor([c + a, c - a], dtype=torch.float64))
     assert median.length_scale == 1.0
     torch.testing.assert_close(median.scale, torch.tensor(2 * a**2, dtype=torch.float64))  # sample variance

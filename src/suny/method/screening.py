@@ -175,7 +175,7 @@ class _Fit:
 class Surrogate:
     """A Gaussian process over descriptions ``phi`` fitted to exact effects (module docstring)."""
 
-    def __init__(self, features: Tensor, hyperparameters: Hyperparameters = "median") -> None:
+    def __init__(self, features: Tensor, hyperparameters: Hyperparameters) -> None:
         self.features = features.double()
         self.rule = HYPERPARAMETERS[hyperparameters]
         distances = torch.pdist(self.features) if len(features) > 1 else features.new_ones(1)
