@@ -69,6 +69,8 @@ SETTINGS = [
     ScreenSetting(initial, batch, confidence, scale, "median")
     for scale, confidence, initial, batch in itertools.product(SCALES, CONFIDENCES, INITIALS, BATCHES)
 ] + list(LEARNED)
+#: The model the setting is tuned on.
+TUNED_MODEL = "efficientnet-lite0"
 #: The setting of the live run whose sets ``images.csv`` holds.
 LIVE = ScreenSetting(initial=24, batch=8, confidence=3.0, scale="effect", hyperparameters="median")
 
@@ -218,19 +220,21 @@ def table(rows: list[dict], settings: list[ScreenSetting], ids: list[str]) -> li
     return lines
 
 
-def tuning_ids() -> set[str]:
-    """The frozen tuning crops (the docstring's procedure)."""
-    return set((OUT / "replay-tuning-ids.txt").read_text().split())
+def tuning_ids(model_name: str) -> set[str]:
+    """The frozen tuning crops of ``model_name`` (the docstring's procedure): Lite0's, none of
+    another model's, even where it explains the same images."""
+    return set((OUT / "replay-tuning-ids.txt").read_text().split()) if model_name == TUNED_MODEL else set()
 
 
-def agreement_lines(rows: list[dict], ids: list[str]) -> list[str]:
+def agreement_lines(rows: list[dict], ids: list[str], model_name: str) -> list[str]:
     """Every candidate's agreement and cost on the tuning crops among ``ids``, the held-out ones and
     all, and the rule's choice on the tuning crops."""
-    frozen = tuning_ids()
+    frozen = tuning_ids(model_name)
     tuning, held_out = [i for i in ids if i in frozen], [i for i in ids if i not in frozen]
     lines = []
     for title, part in (("tuning images", tuning), ("held-out images", held_out), ("all", ids)):
-        lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, SETTINGS, part)]
+        if part:
+            lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, SETTINGS, part)]
     if tuning:
         lines += [
             "",
@@ -292,7 +296,11 @@ def main() -> None:
         f"Replay = live: with the live run's setting ({LIVE}) the replay chooses the same sets as "
         f"`images.csv` on {agreeing} of {sum(i in live for i in ids)} images.",
     ]
-    lines += [*agreement_lines(rows, ids), "", *metric_lines(model, DEFAULT_SETTING, rows, samples)]
+    lines += [
+        *agreement_lines(rows, ids, model.name),
+        "",
+        *metric_lines(model, DEFAULT_SETTING, rows, samples),
+    ]
     text = "\n".join(lines) + "\n"
     (OUT / f"replay-{model.name}.md").write_text(text, encoding="utf-8")
     write_rows(table_path, rows)

@@ -190,7 +190,7 @@ def test_the_replay_tables_follow_from_their_rows(replay, model):
         pytest.skip(f"{model} has no replay yet")
     ids = sorted({row["image_id"] for row in rows})
     text = (RESULTS / "screening" / f"replay-{model}.md").read_text(encoding="utf-8")
-    assert "\n".join(replay.agreement_lines(rows, ids)) in text
+    assert "\n".join(replay.agreement_lines(rows, ids, model)) in text
 
 
 def test_the_screen_default_is_the_replays_choice(replay):
@@ -199,6 +199,6 @@ def test_the_screen_default_is_the_replays_choice(replay):
     from suny.method.screening import DEFAULT_SETTING
 
     rows = replay.read_replayed(RESULTS / "screening" / "replay-efficientnet-lite0.csv")
-    tuning = sorted(replay.tuning_ids())
+    tuning = sorted(replay.tuning_ids("efficientnet-lite0"))
     assert len(tuning) == 42 and {row["image_id"] for row in rows} >= set(tuning)
     assert replay.chosen_setting(rows, replay.SETTINGS, tuning) == DEFAULT_SETTING
