@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from screening_agreement import EFFECTS, SCORES, compared, moved_cell, save_effects
+from screening_agreement import SETTING as LIVE
 from torch import Tensor
 
 from suny import Suny, load_model
@@ -71,8 +72,6 @@ SETTINGS = [
 ] + list(LEARNED)
 #: The model the setting is tuned on.
 TUNED_MODEL = "efficientnet-lite0"
-#: The setting of the live run whose sets ``images.csv`` holds.
-LIVE = ScreenSetting(initial=24, batch=8, confidence=3.0, scale="effect", hyperparameters="median")
 
 
 def collect(model, samples: list, batch_size: int) -> None:
