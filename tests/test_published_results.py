@@ -17,9 +17,9 @@ RESULTS = ROOT / "docs" / "results"
 TUNING = RESULTS / "tuning"
 LITE0 = "efficientnet-lite0"
 
-#: A quoted difference with its standard error, "+0.016 ± 0.006" (the sign and the bold around it
-#: aside; the prose writes minus as "−").
-DIFFERENCE = re.compile(r"[+−-]?(\d+\.\d{3}) ± (\d+\.\d{3})")
+#: A quoted difference with its standard error, "+0.016 ± 0.006" or "-0.0013 ± 0.0014" (the sign
+#: and the bold around it aside; the prose writes minus as "−").
+DIFFERENCE = re.compile(r"[+−-]?(\d+\.\d{3,4}) ± (\d+\.\d{3,4})")
 
 
 def test_the_tuning_summary_follows_from_its_candidates(tune, tmp_path):
