@@ -230,10 +230,10 @@ def agreement_lines(rows: list[dict], ids: list[str], model_name: str) -> list[s
     all, and the rule's choice on the tuning crops."""
     frozen = tuning_ids(model_name)
     tuning, held_out = [i for i in ids if i in frozen], [i for i in ids if i not in frozen]
+    parts = (("tuning images", tuning), ("held-out images", held_out)) if tuning else ()
     lines = []
-    for title, part in (("tuning images", tuning), ("held-out images", held_out), ("all", ids)):
-        if part:
-            lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, SETTINGS, part)]
+    for title, part in (*parts, ("all", ids)):
+        lines += ["", f"## {title} ({len(part)} images)", "", *table(rows, SETTINGS, part)]
     if tuning:
         lines += [
             "",
