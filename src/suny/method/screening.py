@@ -181,7 +181,6 @@ class Surrogate:
         distances = torch.pdist(self.features) if len(features) > 1 else features.new_ones(1)
         positive = distances[distances > 0]
         self.median_distance = float(positive.median()) if positive.numel() else 1.0
-        self.length_scale = self.median_distance
 
     @staticmethod
     def _kernel(a: Tensor, b: Tensor, length_scale: float) -> Tensor:
